@@ -1,6 +1,21 @@
-"""Datasets of the course, all made or loaded locally: nothing here ever downloads."""
+"""Datasets of the course, all made or loaded locally: nothing here ever downloads.
+
+``gm.data.calorimeter`` (the CaloGAN-geometry shower simulator) and the dequantization helpers
+(``gm.data.dequantize``) are imported on first use.
+"""
+
+import importlib
 
 from gm_helpers.data.mnist import load_mnist
 from gm_helpers.data.toy import TOY2D_NAMES, toy2d, toy2d_modes
 
-__all__ = ["TOY2D_NAMES", "load_mnist", "toy2d", "toy2d_modes"]
+__all__ = ["TOY2D_NAMES", "calorimeter", "dequantize", "load_mnist", "toy2d", "toy2d_modes"]
+
+
+def __getattr__(name: str):
+    if name == "calorimeter":
+        return importlib.import_module("gm_helpers.data.calorimeter")
+    dequantization = importlib.import_module("gm_helpers.data.dequantization")
+    if name in dequantization.__all__:
+        return getattr(dequantization, name)
+    raise AttributeError(f"module 'gm_helpers.data' has no attribute {name!r}")
