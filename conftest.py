@@ -9,7 +9,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT / "tests"))
 
+import matplotlib  # noqa: E402
+
 import netguard  # noqa: E402
+
+matplotlib.use("Agg")  # this process only: kernels keep the inline backend, so figures render
 
 
 def _kernels_offline() -> None:
@@ -26,7 +30,6 @@ def _kernels_offline() -> None:
 
 os.environ["GM_QUICK"] = "1"
 os.environ["GM_STRICT_CHECKS"] = "1"
-os.environ["MPLBACKEND"] = "Agg"
 os.environ.setdefault("GM_DEVICE", "cpu")
 netguard.install()
 _kernels_offline()

@@ -51,7 +51,6 @@ def run_notebooks(
 
     os.environ["GM_QUICK"] = "1" if quick else "0"
     os.environ["GM_STRICT_CHECKS"] = "1"
-    os.environ.setdefault("MPLBACKEND", "Agg")
     runs = []
     for notebook in notebooks:
         notebook = notebook.resolve()
