@@ -29,6 +29,9 @@ def _kernels_offline() -> None:
 
 
 os.environ["GM_QUICK"] = "1"
+# pytest-xdist runs two workers on two cores: one thread each, or they trample each other
+# (kernels started by nbval inherit this).
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ["GM_STRICT_CHECKS"] = "1"
 os.environ.setdefault("GM_DEVICE", "cpu")
 netguard.install()

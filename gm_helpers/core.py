@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import os
 import random
+from pathlib import Path
 
 import numpy as np
 import torch
 
-__all__ = ["get_device", "quick_mode", "seed_everything"]
+__all__ = ["cache_dir", "get_device", "quick_mode", "seed_everything"]
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"", "0", "false", "no", "off"}
@@ -66,3 +67,20 @@ def seed_everything(seed: int = 0) -> torch.Generator:
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
     return torch.Generator().manual_seed(seed)
+
+
+def cache_dir() -> Path:
+    """Folder for caches the course rebuilds when missing (parsed data, the fixed digit classifier).
+
+    ``data/cache/`` beside the package (git-ignored) when writable, else ``~/.cache/gm_helpers``.
+    """
+    for folder in (
+        Path(__file__).resolve().parent.parent / "data" / "cache",
+        Path.home() / ".cache" / "gm_helpers",
+    ):
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            return folder
+        except OSError:
+            continue
+    raise OSError("no writable cache folder: data/cache/ and ~/.cache/gm_helpers both failed")

