@@ -29,7 +29,7 @@ def train_loop(
     *,
     desc: str = "training",
     progress: bool = True,
-    callback: Callable[[int, dict[str, list[float]]], None] | None = None,
+    callback: Callable[[int, dict[str, list[float]]], bool | None] | None = None,
     callback_every: int = 0,
     hint: str = "a learning rate that is too high, or a log/division of a value that reached 0",
 ) -> dict[str, list[float]]:
@@ -41,7 +41,8 @@ def train_loop(
         desc: label of the progress bar.
         progress: show a tqdm progress bar (in a notebook, a widget).
         callback: called as ``callback(i, history)`` every ``callback_every`` steps and after the
-            last one (e.g. to keep sample snapshots).
+            last one (e.g. to keep sample snapshots); returning True ends training early
+            (e.g. early stopping on a validation loss).
         hint: the likely cause quoted when a loss turns NaN or infinite.
 
     Returns:
@@ -66,9 +67,10 @@ def train_loop(
             history.setdefault(name, []).append(value)
         if i % postfix_every == 0:
             bar.set_postfix({name: f"{value:.4g}" for name, value in losses.items()})
-        last = i == n_steps - 1
-        if callback is not None and (last or (callback_every and i % callback_every == 0)):
-            callback(i, history)
+        due = i == n_steps - 1 or (callback_every and i % callback_every == 0)
+        if callback is not None and due and callback(i, history):
+            break
+    bar.close()
     return history
 
 

@@ -50,3 +50,10 @@ def test_infinite_batches_cover_every_row_each_epoch():
     assert torch.equal(y, 2 * x)
     with pytest.raises(ValueError, match="batch_size"):
         next(infinite_batches(data, batch_size=11))
+
+
+def test_callback_returning_true_stops_training():
+    history = train_loop(
+        lambda i: {"loss": 1.0}, 100, progress=False, callback=lambda i, h: i >= 30, callback_every=10
+    )
+    assert len(history["loss"]) == 31
