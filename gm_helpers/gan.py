@@ -238,10 +238,19 @@ class DCGANGenerator(Generator):
 class DCGANDiscriminator(nn.Module):
     """DCGAN discriminator / critic for 28x28 images.
 
-    The condition is mapped to a 28x28 plane and joined to the image as an extra channel, then two
-    stride-2 convolutions with LeakyReLU 0.2 and a dense output: a score per sample (B,), or an
+    Two stride-2 convolutions with LeakyReLU 0.2 and a dense output: a score per sample (B,), or an
     embedding (B, out_features). Use ``batch_norm=False`` with gradient penalties (a per-sample
     penalty is meaningless when batch norm mixes the samples of a batch).
+
+    The condition y is read in one of two ways:
+
+    - ``projection=False``: y is mapped to a 28x28 plane joined to the image as an extra channel
+      (the input concatenation of Mirza and Osindero, arXiv:1411.1784);
+    - ``projection=True``: D(x, y) = psi(phi(x)) + <V y, phi(x)>, with phi(x) the convolutional
+      features (Miyato and Koyama, cGANs with Projection Discriminator, arXiv:1802.05637). The label
+      then weighs every feature the critic sees instead of one input channel, so a digit of the
+      wrong class is caught directly; on the MNIST subset this lifts the fraction of generated
+      digits of the class asked for from 50-80% to above 90% (bench/gan_quality.py).
     """
 
     def __init__(
@@ -253,28 +262,41 @@ class DCGANDiscriminator(nn.Module):
         context_features: int = 0,
         n_classes: int = 0,
         embedding_dim: int = 16,
+        projection: bool = False,
     ):
         super().__init__()
         self.channels, self.out_features = channels, out_features
         self.condition = Condition(context_features, n_classes, embedding_dim)
-        self.plane = nn.Linear(self.condition.features, 28 * 28) if self.condition.features else None
-        self.net = nn.Sequential(
+        if projection and (not self.condition.features or out_features != 1):
+            raise ValueError("projection=True needs a condition and one score per sample (out_features=1)")
+        hidden = 2 * width * 7 * 7
+        self.plane = self.projection = None
+        if self.condition.features and projection:
+            self.projection = nn.Linear(self.condition.features, hidden, bias=False)  # V
+            nn.init.normal_(self.projection.weight, 0.0, 0.02 / embedding_dim**0.5)  # <V y, .> ~ DCGAN scale
+        elif self.condition.features:
+            self.plane = nn.Linear(self.condition.features, 28 * 28)
+        self.features = nn.Sequential(
             nn.Conv2d(channels + (self.plane is not None), width, 4, 2, 1),
             nn.LeakyReLU(0.2),
             nn.Conv2d(width, 2 * width, 4, 2, 1),
             nn.BatchNorm2d(2 * width) if batch_norm else nn.Identity(),
             nn.LeakyReLU(0.2),
             nn.Flatten(),
-            nn.Linear(2 * width * 7 * 7, out_features),
-        )
-        self.net.apply(_dcgan_init)  # the label plane keeps PyTorch's default scale, O(1) like a pixel
+        )  # phi
+        self.head = nn.Linear(hidden, out_features)  # psi
+        self.features.apply(_dcgan_init)  # the label plane keeps PyTorch's default scale, O(1) like a pixel
+        self.head.apply(_dcgan_init)
 
     def forward(self, x: Tensor, context: Tensor | None = None) -> Tensor:
         _check_shape(x, (self.channels, 28, 28), "the discriminator's input")
         condition = self.condition(context, len(x))
-        if condition is not None:
+        if self.plane is not None:
             x = torch.cat([x, self.plane(condition).view(-1, 1, 28, 28)], dim=1)
-        out = self.net(x)
+        features = self.features(x)
+        out = self.head(features)
+        if self.projection is not None:
+            out = out + (self.projection(condition) * features).sum(1, keepdim=True)
         return out.squeeze(1) if self.out_features == 1 else out
 
 

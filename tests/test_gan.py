@@ -280,6 +280,26 @@ def test_training_a_conditional_dcgan_runs():
     assert all(np.isfinite(v).all() for v in run.history.values())
 
 
+def test_projection_discriminator_is_psi_plus_inner_product_with_the_class_vector():
+    # D(x, y) = psi(phi(x)) + <V e_y, phi(x)> (arXiv:1802.05637), written out with the class table
+    torch.manual_seed(0)
+    D = gan.DCGANDiscriminator(width=4, batch_norm=False, n_classes=10, projection=True)
+    x, y = torch.rand(6, 1, 28, 28), torch.tensor([0, 3, 9, 3, 5, 1])
+    phi = D.features(x)
+    class_vectors = D.condition.embedding.weight @ D.projection.weight.T  # (10, hidden): row k = V e_k
+    want = phi @ D.head.weight[0] + D.head.bias[0] + (phi * class_vectors[y]).sum(1)
+    torch.testing.assert_close(D(x, y), want)
+    assert not torch.allclose(D(x, y), D(x, (y + 1) % 10)), "the score must depend on the label"
+    with pytest.raises(ValueError, match="projection=True needs a condition"):
+        gan.DCGANDiscriminator(width=4, projection=True)
+    with pytest.raises(ValueError, match="out_features=1"):
+        gan.DCGANDiscriminator(width=4, n_classes=10, out_features=3, projection=True)
+    G = gan.DCGANGenerator(latent_features=8, width=4, n_classes=10)
+    run = gan.train_gan(G, D, x, kind="wgan-gp", context=y, n_steps=2, batch_size=3, n_critic=1,
+                        device="cpu", progress=False)  # fmt: skip
+    assert all(np.isfinite(v).all() for v in run.history.values())
+
+
 # --- the exercise checks catch the classic mistakes -------------------------------------------
 
 
