@@ -343,8 +343,12 @@ class LULinear(Transform):
     def inverse(self, z: Tensor, context: Tensor | None = None) -> tuple[Tensor, Tensor]:
         lower, upper = self._factors()
         rhs = (z - self.bias).T
+        if z.shape[0] > self.features:  # many samples: solve for W^-1 once, then one matmul (faster)
+            rhs = torch.eye(self.features, dtype=z.dtype, device=z.device)
         y = torch.linalg.solve_triangular(lower, rhs, upper=False, unitriangular=True)
         x = torch.linalg.solve_triangular(upper, y, upper=True).T
+        if z.shape[0] > self.features:
+            x = (z - self.bias) @ x
         return x, -self.log_diag.sum().expand(z.shape[0])
 
 

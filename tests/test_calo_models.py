@@ -1,10 +1,12 @@
-"""Smoke tests of the lecture-05 baselines: they train, and what they generate is a valid shower."""
+"""The lecture-05 baselines: their shower coding against independent references, and smoke tests
+that they train and generate valid showers."""
 
+import numpy as np
 import pytest
 import torch
 
-from gm_helpers.calo_models import CaloFlow, CaloWGAN
-from gm_helpers.data.calorimeter import CELL_THRESHOLD_MEV, simulate
+from gm_helpers.calo_models import CaloFlow, CaloWGAN, Gaussianize, ShowerCoding, mirrored
+from gm_helpers.data.calorimeter import CELL_THRESHOLD_MEV, shower_observables, simulate
 
 
 @pytest.fixture(scope="module")
@@ -38,3 +40,47 @@ def test_generators_reject_bad_energies(showers):
     model = CaloWGAN(showers, latent=8, hidden=16, layers=1)
     with pytest.raises(ValueError, match="positive"):
         model.generate(torch.tensor([10.0, -1.0]))
+
+
+def test_gaussianize_matches_the_exact_normal_score_map():
+    # Reference: for Exp(1) data, Phi^-1(F(x)) with the exact CDF F (scipy), not our own code.
+    from scipy import stats
+
+    x = np.random.default_rng(0).exponential(size=(200_000, 1))
+    g = Gaussianize(x)
+    grid = np.linspace(0.05, 4.0, 50)[:, None]
+    want = stats.norm.ppf(stats.expon.cdf(grid))
+    np.testing.assert_allclose(g.forward(grid).numpy(), want, atol=0.02)
+    np.testing.assert_allclose(g.inverse(torch.as_tensor(want, dtype=torch.float32)).numpy(), grid, rtol=0.02)
+
+
+def test_gaussianize_rejects_bad_shapes():
+    with pytest.raises(ValueError, match="shape"):
+        Gaussianize(np.zeros(10))
+
+
+def test_shower_coding_round_trip_and_u_variables(showers):
+    coding = ShowerCoding(showers)
+    context, u, y = coding.encode(showers)
+    assert context.shape == (256, 1) and u.shape == (256, 3) and y.shape == (256, coding.features)
+    # u_0 is log(E_tot / E_inc), computed here by hand from the cells (an empty layer is
+    # dequantized to less than 0.1 MeV)
+    u0 = coding.u_mean[0] + coding.u_std[0] * u[:, 0].double().numpy()
+    total = showers.cells.sum(1, dtype=np.float64)
+    np.testing.assert_allclose(np.exp(u0) * 1000 * showers.energy, total, rtol=1e-5, atol=0.1)
+    cells = coding.decode(showers.energy, u, y).numpy()
+    assert (cells[:, np.setdiff1d(np.arange(504), coding.active)] == 0).all()
+    np.testing.assert_allclose(cells[:, coding.active], showers.cells[:, coding.active], rtol=1e-2, atol=0.2)
+    _assert_valid(torch.as_tensor(cells), 256)
+
+
+def test_mirrored_reflects_each_layer_and_keeps_the_energies(showers):
+    both = mirrored(showers)
+    assert len(both) == 4 * len(showers)
+    np.testing.assert_array_equal(both.energy[256:512], showers.energy)
+    np.testing.assert_array_equal(both.layers[0][256:512], showers.layers[0][:, :, ::-1])  # x -> -x
+    np.testing.assert_array_equal(both.layers[1][512:768], showers.layers[1][:, ::-1, :])  # y -> -y
+    np.testing.assert_allclose(both.layer_energies[768:], showers.layer_energies, rtol=1e-6)
+    original, flipped = shower_observables(showers), shower_observables(both[256:512])
+    np.testing.assert_allclose(flipped["centroid_x_1"], -original["centroid_x_1"], atol=1e-4)
+    np.testing.assert_allclose(flipped["centroid_y_1"], original["centroid_y_1"], atol=1e-4)

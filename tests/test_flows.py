@@ -376,3 +376,13 @@ def test_dequantize_rejects_non_integers_and_out_of_range():
     with pytest.raises(ValueError, match=r"0\.\.3"):
         dequantize(torch.tensor([[0, 4]]), 4)
     assert gm.data.dequantize is dequantize
+
+
+def test_lu_inverse_is_the_same_for_one_sample_and_for_many():
+    # many samples take the explicit-inverse path, one sample the triangular solves
+    lu = _randomize(flows.LULinear(D), std=0.4).double()
+    z = torch.randn(64, D, dtype=torch.float64, generator=torch.Generator().manual_seed(2))
+    many, _ = lu.inverse(z)
+    one = torch.cat([lu.inverse(z[i : i + 1])[0] for i in range(len(z))])
+    torch.testing.assert_close(many, one, rtol=0, atol=1e-10)
+    torch.testing.assert_close(lu(many)[0], z, rtol=0, atol=1e-10)
