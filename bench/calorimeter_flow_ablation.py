@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from threadpoolctl import threadpool_limits
 
-from gm_helpers.calo_models import Gaussianize, ShowerCoding, mirrored
+from gm_helpers.calo_models import Gaussianize, ShowerCoding, mirrored, rescale_layers
 from gm_helpers.challenge import SCORE_SEED, _challenge_classifier, classifier_features
 from gm_helpers.data.calorimeter import CELL_THRESHOLD_MEV, LAYER_SHAPES, Showers, simulate
 from gm_helpers.flows import AffineCoupling, Flow, LULinear, RQSplineCoupling, nsf, train_flow
@@ -56,9 +56,7 @@ def main() -> None:
     flow1.eval()
 
     def cells_to_y(cells: np.ndarray, layer_energy: np.ndarray) -> np.ndarray:
-        cells = cells[:, coding.active].astype(np.float64)
-        noise = rng.uniform(1e-3, 1.0, cells.shape) * CELL_THRESHOLD_MEV
-        y = np.log(np.where(cells < CELL_THRESHOLD_MEV, noise, cells) / CELL_THRESHOLD_MEV)
+        y = coding.log_cells(cells, rng)  # log(cell / 0.1 MeV), empty cells dequantized
         if args.scale == "layer":
             y -= np.log(_per_cell(layer_energy, coding.active))
         return y
@@ -89,16 +87,13 @@ def main() -> None:
             values = gaussianize.inverse(y_new).double().numpy()
         else:
             values = y_new.double().numpy() * std + mean
-        layer_energy = _layer_sums_from_u(coding, energy, u_std)
+        layer_energy = coding.layer_energies(energy, u_std).double().numpy()
         cells = np.zeros((len(energy), LAYER.size))
         cells[:, coding.active] = CELL_THRESHOLD_MEV * np.exp(values)
         if args.scale == "layer":
             cells[:, coding.active] *= _per_cell(layer_energy, coding.active)
         cells[cells < CELL_THRESHOLD_MEV] = 0.0
-        for i in range(3):
-            sums = cells[:, i == LAYER].sum(axis=1, keepdims=True)
-            scale = np.divide(layer_energy[:, i : i + 1], sums, out=np.zeros_like(sums), where=sums > 0)
-            cells[:, i == LAYER] *= scale
+        cells = rescale_layers(torch.from_numpy(cells), torch.from_numpy(layer_energy)).numpy()
         return np.where(cells < CELL_THRESHOLD_MEV, 0.0, cells)
 
     order = np.argsort(train.energy)
@@ -123,16 +118,6 @@ def main() -> None:
 def _per_cell(layer_energy: np.ndarray, active: np.ndarray) -> np.ndarray:
     """E_layer(j) / 0.1 MeV for each active cell j, (n, active)."""
     return np.maximum(layer_energy, CELL_THRESHOLD_MEV)[:, LAYER[active]] / CELL_THRESHOLD_MEV
-
-
-def _layer_sums_from_u(coding: ShowerCoding, energy: np.ndarray, u_std: torch.Tensor) -> np.ndarray:
-    """E_i in MeV from standardized u-variables (the decoding of ``ShowerCoding``)."""
-    u = u_std.double().numpy() * coding.u_std + coding.u_mean
-    total = np.exp(u[:, 0]) * 1000.0 * energy
-    e0 = total / (1 + np.exp(-u[:, 1]))
-    e1 = (total - e0) / (1 + np.exp(-u[:, 2]))
-    energies = np.stack([e0, e1, total - e0 - e1], axis=1)
-    return np.where(energies < CELL_THRESHOLD_MEV, 0.0, energies)
 
 
 if __name__ == "__main__":

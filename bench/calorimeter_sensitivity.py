@@ -11,8 +11,10 @@ scale, or each cell by noise. Shows what a model must get right to score below 0
 from __future__ import annotations
 
 import numpy as np
+import torch
 from threadpoolctl import threadpool_limits
 
+from gm_helpers.calo_models import rescale_layers
 from gm_helpers.challenge import SCORE_SEED, _challenge_classifier, classifier_features
 from gm_helpers.data.calorimeter import CELL_THRESHOLD_MEV, LAYER_SHAPES, Showers, simulate
 from gm_helpers.metrics import classifier_two_sample_auc
@@ -38,15 +40,6 @@ def main() -> None:
                 seed=SCORE_SEED, classifier=_challenge_classifier(SCORE_SEED),
             )  # fmt: skip
 
-    def rescaled(cells: np.ndarray, energies: np.ndarray) -> np.ndarray:
-        out = cells.copy()
-        for i in range(3):
-            sums = out[:, layers == i].sum(axis=1, keepdims=True)
-            out[:, layers == i] *= np.divide(
-                energies[:, i : i + 1], sums, out=np.zeros_like(sums), where=sums > 0
-            )
-        return out
-
     cells = pool.cells.astype(np.float64)
     same = cells[neighbours()]
     per_layer, per_cell = np.zeros_like(same), np.zeros_like(same)
@@ -59,7 +52,9 @@ def main() -> None:
         "neighbour showers, unchanged": same,
         "each layer from a different neighbour": per_layer,
         "each cell from a different neighbour": per_cell,
-        "layer energies of one neighbour, shapes of another": rescaled(cells[neighbours()], energies),
+        "layer energies of one neighbour, shapes of another": rescale_layers(
+            torch.from_numpy(cells[neighbours()]), torch.from_numpy(energies)
+        ).numpy(),
         "all cells x 1.02": 1.02 * same,
         "all cells x 1.05": 1.05 * same,
         "each cell x exp(0.05 N(0, 1))": same * np.exp(0.05 * rng.standard_normal(same.shape)),

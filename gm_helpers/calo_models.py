@@ -40,7 +40,7 @@ from gm_helpers.data.calorimeter import CELL_THRESHOLD_MEV, LAYER_SHAPES, N_CELL
 from gm_helpers.flows import AffineCoupling, Flow, LULinear, nsf, train_flow
 from gm_helpers.gan import MLPCritic, MLPGenerator, train_gan
 
-__all__ = ["CaloFlow", "CaloWGAN", "Gaussianize", "ShowerCoding", "mirrored"]
+__all__ = ["CaloFlow", "CaloWGAN", "Gaussianize", "ShowerCoding", "mirrored", "rescale_layers"]
 
 _CHUNK = 2500  # showers per pass in generate
 _LAYER_OF_CELL = np.repeat(np.arange(3), [rows * cols for rows, cols in LAYER_SHAPES])
@@ -57,6 +57,28 @@ def mirrored(showers: Showers) -> Showers:
     flips = [(1, 1), (1, -1), (-1, 1), (-1, -1)]  # (rows: y, columns: x)
     layers = tuple(np.concatenate([layer[:, ::fy, ::fx] for fy, fx in flips]) for layer in showers.layers)
     return Showers(layers, np.tile(showers.energy, 4), particle=showers.particle)
+
+
+def rescale_layers(cells: Tensor, layer_energy: Tensor) -> Tensor:
+    """Each layer of ``cells`` (n, 504) scaled to sum to ``layer_energy`` (n, 3); empty layers stay 0.
+
+    Example:
+        >>> cells = torch.zeros(1, 504); cells[0, 0], cells[0, 300] = 1.0, 3.0
+        >>> out = rescale_layers(cells, torch.tensor([[2.0, 6.0, 5.0]]))
+        >>> out[0, 0].item(), out[0, 300].item(), out[0, 432:].sum().item()
+        (2.0, 6.0, 0.0)
+    """
+    layer = torch.as_tensor(_LAYER_OF_CELL)
+    sums = torch.zeros(len(cells), 3, dtype=cells.dtype).index_add_(1, layer, cells)
+    scale = layer_energy.to(cells.dtype) / sums.clamp_min(1e-30)
+    scale = torch.where(sums > 0, scale, torch.zeros_like(sums))
+    return cells * scale[:, layer]
+
+
+def _dequantize_empty(values: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Values below the cell threshold replaced by noise in (0, threshold): U(1e-3, 1) x 0.1 MeV."""
+    noise = rng.uniform(1e-3, 1.0, values.shape) * CELL_THRESHOLD_MEV
+    return np.where(values < CELL_THRESHOLD_MEV, noise, values)
 
 
 def _logit(p: np.ndarray) -> np.ndarray:
@@ -164,8 +186,8 @@ class ShowerCoding:
         y = self.gaussianize.forward(self.log_cells(showers.cells, rng))
         return self.context(showers.energy), _float((u - self.u_mean) / self.u_std), y
 
-    def decode(self, energy_gev, u: Tensor, y: Tensor) -> Tensor:
-        """Cells in MeV, float32 (n, 504), from standardized u-variables and Gaussianized active cells."""
+    def layer_energies(self, energy_gev, u: Tensor) -> Tensor:
+        """E_0, E_1, E_2 in MeV, float32 (n, 3), from standardized u-variables (below 0.1 MeV: 0)."""
         incident = torch.as_tensor(_incident_mev(energy_gev))
         u = u.detach().cpu().double() * torch.as_tensor(self.u_std) + torch.as_tensor(self.u_mean)
         total = torch.exp(u[:, 0]) * incident
@@ -173,21 +195,20 @@ class ShowerCoding:
         e1 = (total - e0) * torch.sigmoid(u[:, 2])
         layer_energy = torch.stack([e0, e1, total - e0 - e1], dim=1).float()
         layer_energy[layer_energy < CELL_THRESHOLD_MEV] = 0.0
-        cells = torch.zeros(len(incident), N_CELLS)
+        return layer_energy
+
+    def decode(self, energy_gev, u: Tensor, y: Tensor) -> Tensor:
+        """Cells in MeV, float32 (n, 504), from standardized u-variables and Gaussianized active cells."""
+        cells = torch.zeros(len(u), N_CELLS)
         cells[:, self.active] = CELL_THRESHOLD_MEV * torch.exp(self.gaussianize.inverse(y.detach().cpu()))
         cells[cells < CELL_THRESHOLD_MEV] = 0.0
-        layer = torch.as_tensor(_LAYER_OF_CELL)
-        sums = torch.zeros(len(cells), 3).index_add_(1, layer, cells)  # rescale to the u-variables' E_i
-        scale = torch.where(sums > 0, layer_energy / sums.clamp_min(1e-30), torch.zeros_like(sums))
-        cells *= scale[:, layer]
+        cells = rescale_layers(cells, self.layer_energies(energy_gev, u))
         cells[cells < CELL_THRESHOLD_MEV] = 0.0
         return cells
 
     @staticmethod
     def _u_variables(layer_energy: np.ndarray, incident_mev: np.ndarray, rng) -> np.ndarray:
-        # an empty layer gets a dequantized energy in (0, threshold)
-        noise = rng.uniform(1e-3, 1.0, layer_energy.shape) * CELL_THRESHOLD_MEV
-        e = np.where(layer_energy < CELL_THRESHOLD_MEV, noise, layer_energy)
+        e = _dequantize_empty(layer_energy, rng)  # an empty layer gets an energy in (0, threshold)
         total = e.sum(axis=1)
         return np.stack(
             [np.log(total / incident_mev), _logit(e[:, 0] / total), _logit(e[:, 1] / (e[:, 1] + e[:, 2]))],
@@ -196,16 +217,38 @@ class ShowerCoding:
 
     def log_cells(self, cells: np.ndarray, rng) -> np.ndarray:
         """y = log(cell / 0.1 MeV) of the active cells, empty cells dequantized to log U(0, 1)."""
-        cells = cells[:, self.active].astype(np.float64)
-        noise = rng.uniform(1e-3, 1.0, cells.shape) * CELL_THRESHOLD_MEV
-        return np.log(np.where(cells < CELL_THRESHOLD_MEV, noise, cells) / CELL_THRESHOLD_MEV)
+        return np.log(_dequantize_empty(cells[:, self.active].astype(np.float64), rng) / CELL_THRESHOLD_MEV)
 
 
 def _float(x: np.ndarray) -> Tensor:
     return torch.as_tensor(np.asarray(x), dtype=torch.float32)
 
 
-class CaloWGAN:
+class _CodedShowerModel:
+    """What the two models share: the coded training showers, and generation in chunks."""
+
+    def __init__(self, showers: Showers, augment: bool, seed: int):
+        torch.manual_seed(seed)
+        showers = mirrored(showers) if augment else showers
+        self.coding = ShowerCoding(showers, seed=seed)
+        self.context, self.u, self.y = self.coding.encode(showers)
+
+    def _sample(self, context: Tensor) -> tuple[Tensor, Tensor]:
+        """Coded showers (u, y) for standardized log E_inc, (n, 1) on the CPU."""
+        raise NotImplementedError
+
+    @torch.no_grad()
+    def generate(self, energy_gev: Tensor) -> Tensor:
+        """Cells in MeV, (n, 504), for incident energies in GeV, (n,)."""
+        energy = torch.as_tensor(energy_gev).reshape(-1)
+        showers = []
+        for part in energy.split(_CHUNK):  # chunks that stay in the CPU caches are faster
+            u, y = self._sample(self.coding.context(part))
+            showers.append(self.coding.decode(part, u.cpu(), y.cpu()))
+        return torch.cat(showers)
+
+
+class CaloWGAN(_CodedShowerModel):
     """CaloGAN recipe: a WGAN-GP conditioned on the incident energy, generating the coded shower (u, y).
 
     Arguments:
@@ -225,11 +268,8 @@ class CaloWGAN:
         self, showers: Showers, latent: int = 64, hidden: int = 512, layers: int = 3,
         augment: bool = True, seed: int = 0,
     ):  # fmt: skip
-        torch.manual_seed(seed)
-        showers = mirrored(showers) if augment else showers
-        self.coding = ShowerCoding(showers, seed=seed)
-        self.context, u, y = self.coding.encode(showers)
-        self.data = torch.cat([u, y], dim=1)
+        super().__init__(showers, augment, seed)
+        self.data = torch.cat([self.u, self.y], dim=1)
         features = self.data.shape[1]
         self.generator = MLPGenerator(features, latent, hidden, layers, context_features=1)
         self.critic = MLPCritic(features, hidden, layers, context_features=1)
@@ -243,20 +283,13 @@ class CaloWGAN:
         self.generator.cpu().eval()
         return run.history
 
-    @torch.no_grad()
-    def generate(self, energy_gev: Tensor) -> Tensor:
-        """Cells in MeV, (n, 504), for incident energies in GeV, (n,)."""
-        device = next(self.generator.parameters()).device
-        energy = torch.as_tensor(energy_gev).reshape(-1)
-        showers = []
-        for part in energy.split(_CHUNK):  # chunks that stay in the CPU caches are faster
-            context = self.coding.context(part).to(device)
-            x = self.generator.sample(len(context), context).cpu()
-            showers.append(self.coding.decode(part, x[:, :3], x[:, 3:]))
-        return torch.cat(showers)
+    def _sample(self, context: Tensor) -> tuple[Tensor, Tensor]:
+        context = context.to(next(self.generator.parameters()).device)
+        x = self.generator.sample(len(context), context)
+        return x[:, :3], x[:, 3:]
 
 
-class CaloFlow:
+class CaloFlow(_CodedShowerModel):
     """Simplified CaloFlow: p(u | E_inc) by flow 1, p(y | u, E_inc) by flow 2 (see the module docstring).
 
     Arguments:
@@ -276,11 +309,7 @@ class CaloFlow:
     def __init__(
         self, showers: Showers, hidden: int = 256, layers: int = 8, augment: bool = True, seed: int = 0
     ):
-        torch.manual_seed(seed)
-        showers = mirrored(showers) if augment else showers
-        self.coding = ShowerCoding(showers, seed=seed)
-        self.context1, self.data1, self.data2 = self.coding.encode(showers)
-        self.context2 = torch.cat([self.context1, self.data1], dim=1)
+        super().__init__(showers, augment, seed)
         self.flow1 = nsf(3, context_features=1, layers=6, hidden=(64, 64))
         features, generator = self.coding.features, torch.Generator().manual_seed(seed)
         transforms = []
@@ -295,23 +324,16 @@ class CaloFlow:
         self, steps1: int, steps2: int, batch_size: int = 256, device=None, progress: bool = True
     ) -> tuple[dict, dict]:
         """Maximum likelihood for both flows with ``gm.flows.train_flow`` (Adam, cosine schedule)."""
-        h1 = train_flow(self.flow1, self.data1, self.context1, steps=steps1, batch_size=2 * batch_size,
+        h1 = train_flow(self.flow1, self.u, self.context, steps=steps1, batch_size=2 * batch_size,
                         device=device, progress=progress, desc="flow 1: layer energies")  # fmt: skip
-        h2 = train_flow(self.flow2, self.data2, self.context2, steps=steps2, batch_size=batch_size,
+        context2 = torch.cat([self.context, self.u], dim=1)
+        h2 = train_flow(self.flow2, self.y, context2, steps=steps2, batch_size=batch_size,
                         device=device, progress=progress, desc="flow 2: showers")  # fmt: skip
         self.flow1.cpu().eval()
         self.flow2.cpu().eval()
         return h1, h2
 
-    @torch.no_grad()
-    def generate(self, energy_gev: Tensor) -> Tensor:
-        """Cells in MeV, (n, 504), for incident energies in GeV, (n,)."""
-        device = next(self.flow2.parameters()).device
-        energy = torch.as_tensor(energy_gev).reshape(-1)
-        showers = []
-        for part in energy.split(_CHUNK):  # chunks that stay in the CPU caches are faster
-            context = self.coding.context(part).to(device)
-            u = self.flow1.sample(len(context), context)
-            y = self.flow2.sample(len(context), torch.cat([context, u], dim=1))
-            showers.append(self.coding.decode(part, u.cpu(), y.cpu()))
-        return torch.cat(showers)
+    def _sample(self, context: Tensor) -> tuple[Tensor, Tensor]:
+        context = context.to(next(self.flow2.parameters()).device)
+        u = self.flow1.sample(len(context), context)
+        return u, self.flow2.sample(len(context), torch.cat([context, u], dim=1))

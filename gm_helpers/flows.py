@@ -342,13 +342,11 @@ class LULinear(Transform):
 
     def inverse(self, z: Tensor, context: Tensor | None = None) -> tuple[Tensor, Tensor]:
         lower, upper = self._factors()
-        rhs = (z - self.bias).T
-        if z.shape[0] > self.features:  # many samples: solve for W^-1 once, then one matmul (faster)
-            rhs = torch.eye(self.features, dtype=z.dtype, device=z.device)
+        many = z.shape[0] > self.features  # many samples: solve for W^-1 once, then one matmul (faster)
+        rhs = torch.eye(self.features, dtype=z.dtype, device=z.device) if many else (z - self.bias).T
         y = torch.linalg.solve_triangular(lower, rhs, upper=False, unitriangular=True)
-        x = torch.linalg.solve_triangular(upper, y, upper=True).T
-        if z.shape[0] > self.features:
-            x = (z - self.bias) @ x
+        solved = torch.linalg.solve_triangular(upper, y, upper=True)  # W^-1 or W^-1 (z - b)^T
+        x = (z - self.bias) @ solved.T if many else solved.T
         return x, -self.log_diag.sum().expand(z.shape[0])
 
 
