@@ -21,9 +21,9 @@ lab: venv  ## open JupyterLab at the course root
 run: venv  ## execute every lecture and solution headless (QUICK=1 for quick mode)
 	$(PY) -m gm_helpers run $(QUICK_FLAG)
 
-test: venv  ## lint, then the whole test suite, quick mode, no network
+test: venv  ## lint, then the whole test suite (unit tests, doctests, notebooks), quick mode, no network
 	$(VENV)/bin/ruff check gm_helpers tests bench conftest.py
-	GM_QUICK=1 $(PY) -m pytest -n $(JOBS) --dist loadfile --nbval-lax tests lectures solutions
+	GM_QUICK=1 $(PY) -m pytest -n $(JOBS) --dist loadfile --nbval-lax --doctest-modules gm_helpers tests lectures solutions
 
 exercises: venv  ## regenerate exercises/ from solutions/
 	$(PY) -m gm_helpers exercises

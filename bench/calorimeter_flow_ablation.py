@@ -1,12 +1,16 @@
 """Ablation of CaloFlow's flow 2: which coding of the cells lets a RealNVP fool the classifier?
 
-Flow 1 (u-variables, as in ``gm_helpers.calo_models``) is trained once; flow 2 is trained with
-the chosen coding of the cells, then ``challenge``'s classifier (5-fold HistGradientBoosting AUC)
+Flow 1 (u-variables, as in ``gm_helpers.calorimeter``) is trained once; flow 2 is trained with
+the chosen coding of the cells, then the challenge's classifier (5-fold HistGradientBoosting AUC)
 compares the reference showers (seed 2026) with (a) the layer energies of nearby simulator
-showers and flow 2's shapes, and (b) the full flow.
+showers and flow 2's shapes, and (b) the full flow. Unlike ``gm.calorimeter.CaloFlow.fit``, which
+trains both flows together, the two flows are trained one after the other here (on the CPU), so
+that flow 1 stays the same across the codings of flow 2.
 
     python bench/calorimeter_flow_ablation.py [--steps 2000] [--scale threshold|layer]
-        [--gaussianize] [--coupling affine|spline] [--lu] [--mirror]
+        [--gaussianize] [--coupling affine|spline] [--lu] [--mirror] [--transforms 8]
+
+A smoke test in about a minute: ``--train 1000 --steps 30 --n 500 --hidden 32 --transforms 2``.
 
 --scale layer: y = log(cell / E_layer) (the threshold moves from shower to shower);
 --scale threshold: y = log(cell / 0.1 MeV) (the threshold is y = 0 everywhere).
@@ -21,8 +25,8 @@ import numpy as np
 import torch
 from threadpoolctl import threadpool_limits
 
-from gm_helpers.calo_models import Gaussianize, ShowerCoding, mirrored, rescale_layers
-from gm_helpers.challenge import SCORE_SEED, _challenge_classifier, classifier_features
+from gm_helpers.calorimeter import Gaussianize, ShowerCoding, mirrored, rescale_layers
+from gm_helpers.calorimeter.challenge import SCORE_SEED, _challenge_classifier, classifier_features
 from gm_helpers.data.calorimeter import CELL_THRESHOLD_MEV, LAYER_SHAPES, Showers, simulate
 from gm_helpers.flows import AffineCoupling, Flow, LULinear, RQSplineCoupling, nsf, train_flow
 from gm_helpers.metrics import classifier_two_sample_auc
@@ -40,20 +44,20 @@ def main() -> None:
     parser.add_argument("--lu", action="store_true")
     parser.add_argument("--mirror", action="store_true")
     parser.add_argument("--hidden", type=int, default=256)
-    parser.add_argument("--layers", type=int, default=8)
+    parser.add_argument("--transforms", type=int, default=8, help="couplings of flow 2")
+    parser.add_argument("--n", type=int, default=10_000, help="reference showers (seed 2026)")
     args = parser.parse_args()
     print(args)
     torch.set_num_threads(2)
     torch.manual_seed(0)
     rng = np.random.default_rng(0)
-    reference = simulate(10_000, "e+", seed=SCORE_SEED)
+    reference = simulate(args.n, "e+", seed=SCORE_SEED)
     train = simulate(args.train, "e+", seed=1)
     data = mirrored(train) if args.mirror else train
-    coding = ShowerCoding(data)  # flow 1's u-variables and the active cells
+    coding = ShowerCoding.fit(data)  # flow 1's u-variables and the active cells
     context, u, _ = coding.encode(data)
-    flow1 = nsf(3, context_features=1, layers=6, hidden=(64, 64))
-    train_flow(flow1, u, context, steps=args.steps // 3, batch_size=512, progress=False)
-    flow1.eval()
+    flow1 = nsf(3, context_features=1, transforms=6, hidden=(64, 64))
+    train_flow(flow1, u, context=context, steps=args.steps // 3, batch_size=512, device="cpu", progress=False)
 
     def cells_to_y(cells: np.ndarray, layer_energy: np.ndarray) -> np.ndarray:
         y = coding.log_cells(cells, rng)  # log(cell / 0.1 MeV), empty cells dequantized
@@ -62,12 +66,12 @@ def main() -> None:
         return y
 
     raw = cells_to_y(data.cells, data.layer_energies)
-    gaussianize = Gaussianize(raw) if args.gaussianize else None
+    gaussianize = Gaussianize.fit(raw) if args.gaussianize else None
     mean, std = raw.mean(axis=0), raw.std(axis=0) + 1e-6
     y = gaussianize.forward(raw) if gaussianize else torch.as_tensor((raw - mean) / std, dtype=torch.float32)
     features, generator = coding.features, torch.Generator().manual_seed(0)
     transforms = []
-    for i in range(args.layers):
+    for i in range(args.transforms):
         if args.lu and i:
             transforms.append(LULinear(features))
         mask = torch.randperm(features, generator=generator) < features // 2
@@ -75,14 +79,12 @@ def main() -> None:
         transforms.append(make(features, 4, (args.hidden, args.hidden), mask))
     flow2 = Flow(transforms, features=features)
     start = time.perf_counter()
-    train_flow(flow2, y, torch.cat([context, u], 1), steps=args.steps, progress=False)
-    flow2.eval()
+    train_flow(flow2, y, context=torch.cat([context, u], 1), steps=args.steps, device="cpu", progress=False)
     print(f"flow 2: {args.steps} steps in {time.perf_counter() - start:.0f} s")
 
     def generate(u_std: torch.Tensor) -> np.ndarray:
         energy = reference.energy
-        with torch.no_grad():
-            y_new = flow2.sample(len(energy), torch.cat([coding.context(energy), u_std], 1))
+        y_new = flow2.sample(len(energy), torch.cat([coding.context(energy), u_std], 1))
         if gaussianize:
             values = gaussianize.inverse(y_new).double().numpy()
         else:
@@ -100,8 +102,7 @@ def main() -> None:
     position = np.searchsorted(train.energy[order], reference.energy).clip(0, len(order) - 1)
     near = order[(position + rng.integers(-50, 50, len(position))).clip(0, len(order) - 1)]
     _, u_near, _ = coding.encode(train[near])
-    with torch.no_grad():
-        u_flow = flow1.sample(len(reference), coding.context(reference.energy))
+    u_flow = flow1.sample(len(reference), coding.context(reference.energy))
     for name, u_std in [("simulator layer energies + flow 2", u_near), ("full flow", u_flow)]:
         generated = Showers.from_cells(generate(u_std), reference.energy)
         with threadpool_limits(limits=1, user_api="openmp"):

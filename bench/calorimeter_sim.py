@@ -3,8 +3,8 @@
 Run: ``OMP_NUM_THREADS=1 .venv/bin/python bench/calorimeter_sim.py [n]`` (n = 100000 by default).
 """
 
+import argparse
 import os
-import sys
 import time
 
 import numpy as np
@@ -61,4 +61,6 @@ def _spread(observed, energy):
 
 
 if __name__ == "__main__":
-    main(int(sys.argv[1]) if len(sys.argv) > 1 else 100_000)
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("n", type=int, nargs="?", default=100_000, help="showers per particle")
+    main(parser.parse_args().n)

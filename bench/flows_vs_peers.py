@@ -91,7 +91,7 @@ def build(library: str, features: int, context: int):
     """(module, log_prob(x, c)) for one library."""
     if library == "gm_helpers":
         flow = gm.flows.nsf(
-            features, context, bins=BINS, layers=LAYERS, hidden=(HIDDEN, HIDDEN), tail_bound=BOUND
+            features, context, bins=BINS, transforms=LAYERS, hidden=(HIDDEN, HIDDEN), tail_bound=BOUND
         )
         return flow, flow.log_prob
     if library == "zuko":
@@ -155,13 +155,11 @@ def run(library: str, task: dict, steps: int, seed: int, device: torch.device, b
     flow, log_prob = build(library, features, task.get("context", 0))
     flow.to(device)
     optimizer = torch.optim.Adam(flow.parameters(), lr=1e-3)
-    tensors = (x_train,) if c_train is None else (x_train, c_train)
-    batches = gm.train.infinite_batches(*tensors, batch_size=batch_size, seed=seed, device=device)
+    batches = gm.train.infinite_batches(x_train, c_train, batch_size=batch_size, seed=seed, device=device)
     noise = torch.Generator().manual_seed(seed)
 
     def step(i: int) -> dict:
-        batch = next(batches)
-        x, c = batch[0], batch[1] if len(batch) > 1 else None
+        x, c = next(batches)  # c is None for an unconditional task
         logdet = 0.0
         if levels:
             x, logdet = gm.data.dequantize(x.cpu(), levels, generator=noise)
@@ -172,12 +170,10 @@ def run(library: str, task: dict, steps: int, seed: int, device: torch.device, b
         optimizer.step()
         return {"nll": loss}
 
-    if device.type == "cuda":
-        torch.cuda.synchronize()
+    gm.core.synchronize(device)
     start = time.perf_counter()
     gm.train.train_loop(step, steps, progress=False, desc=library)
-    if device.type == "cuda":
-        torch.cuda.synchronize()
+    gm.core.synchronize(device)  # GPU work is asynchronous: wait for it before reading the clock
     seconds = time.perf_counter() - start
 
     flow.eval()

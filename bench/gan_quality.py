@@ -35,11 +35,10 @@ def wgan_gp_8gaussians(steps: int, device: torch.device, seed: int = 0) -> dict:
     centers, std = gm.data.toy2d_modes("8gaussians")
     generator, critic = gm.gan.MLPGenerator(2, latent_features=8), gm.gan.MLPCritic(2)
     start = time.perf_counter()
-    gm.gan.train_gan(generator, critic, data, kind="wgan-gp", n_steps=steps, batch_size=256, device=device,
+    gm.gan.train_gan(generator, critic, data, kind="wgan-gp", steps=steps, batch_size=256, device=device,
                      seed=seed, **TOY_SETTINGS)  # fmt: skip
     seconds = time.perf_counter() - start
-    with torch.no_grad():
-        samples = generator.sample(10_000).cpu()
+    samples = generator.sample(10_000).cpu()
     coverage = gm.metrics.mode_coverage(samples, centers, radius=3 * std)
     reference = gm.data.toy2d("8gaussians", 10_000, seed=seed + 1)
     auc = gm.metrics.classifier_two_sample_auc(reference, samples, seed=seed)
@@ -64,11 +63,10 @@ def conditional_dcgan_mnist(steps: int, device: torch.device, seed: int = 0, wid
     critic = gm.gan.DCGANDiscriminator(width=width, n_classes=10, batch_norm=False, projection=True)
     start = time.perf_counter()
     gm.gan.train_gan(generator, critic, images, context=labels, batch_size=64, device=device, seed=seed,
-                     n_steps=steps, **MNIST_SETTINGS)  # fmt: skip
+                     steps=steps, **MNIST_SETTINGS)  # fmt: skip
     seconds = time.perf_counter() - start
     asked = torch.arange(10).repeat_interleave(100)
-    with torch.no_grad():
-        generated = generator.sample(len(asked), asked.to(device)).cpu()
+    generated = generator.sample(len(asked), context=asked).cpu()
     per_digit = [gm.metrics.digit_accuracy(generated[asked == k], asked[asked == k]) for k in range(10)]
     return {
         "digit accuracy": f"{100 * gm.metrics.digit_accuracy(generated, asked):.1f}%",

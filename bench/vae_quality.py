@@ -44,8 +44,8 @@ def main() -> None:
     print(f"device {device}, {torch.get_num_threads()} threads; loading took {loading:.0f} s")
 
     t = time.perf_counter()
-    vae = gm.vae.VAE(latent_dim=40, hidden=(400,))
-    gm.vae.train_vae(vae, x_train, n_steps=steps, batch_size=100, lr=1e-3, device=device, desc="MLP VAE")
+    vae = gm.vae.VAE(latent_features=40, hidden=(400,))
+    gm.vae.train_vae(vae, x_train, steps=steps, batch_size=100, lr=1e-3, device=device, desc="MLP VAE")
     train_seconds = time.perf_counter() - t
     t = time.perf_counter()
     nll = -gm.vae.importance_log_likelihood(vae, x_test, k=k).mean().item()
@@ -53,10 +53,10 @@ def main() -> None:
     eval_seconds = time.perf_counter() - t
 
     t = time.perf_counter()
-    cvae = gm.vae.ConditionalVAE(latent_dim=2, hidden=(400,))
-    gm.vae.train_vae(cvae, x_train, labels, n_steps=steps, device=device, desc="conditional VAE")
+    cvae = gm.vae.ConditionalVAE(latent_features=2, hidden=(400,))
+    gm.vae.train_vae(cvae, x_train, context=labels, steps=steps, device=device, desc="conditional VAE")
     asked = torch.arange(10).repeat(n_samples)
-    accuracy = gm.metrics.digit_accuracy(cvae.sample(asked.to(device)).cpu(), asked)
+    accuracy = gm.metrics.digit_accuracy(cvae.sample(len(asked), context=asked.to(device)).cpu(), asked)
     cvae_seconds = time.perf_counter() - t
 
     print()

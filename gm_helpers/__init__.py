@@ -4,6 +4,24 @@ The pedagogy lives in the notebooks; this package holds what would distract from
 metrics, plotting, training boilerplate, exercise checks) and the models that two or more
 notebooks share. Notebooks use it as ``import gm_helpers as gm``; submodules (``gm.data``,
 ``gm.metrics``, ``gm.gan``, ...) are imported on first use, so ``import gm_helpers`` stays quick.
+
+Where things are (one idea per module; a lecture's code is found under its name):
+
+- ``core``: device, quick mode, seeds, caches; ``train``: the training contract (below);
+  ``model``: save / load of every model; ``nets``: the MLP builder and ``Condition``;
+- the families, one package each, in lecture order: ``gan`` (01-02), ``vae`` (03), ``flows`` (04);
+- the physics sections: the data in ``data`` (``data.calorimeter``, ...), the methods in a package
+  named after the lecture (``calorimeter`` for 05);
+- ``metrics``, ``plotting``, ``checks`` (exercise feedback), ``notebooks`` and ``cli`` (tooling).
+
+The training contract, shared by every family and physics model (details: ``gm_helpers.train``):
+``history = trainer(model, data, *, context, steps, batch_size, lr, device, seed, progress, desc,
+val_data, val_context, eval_every, patience, snapshot)``, where the trainers are
+``gan.train_gan``, ``vae.train_vae``, ``flows.train_flow`` and the physics models' ``fit``. A
+``seed`` makes a run reproducible without touching the caller's random state; the ``History``
+numbers losses, evaluations and snapshots by the same steps; with validation data every trained
+module ends in its best state. Every model is an ``nn.Module`` with ``sample(n, context)``,
+``save(path)`` and ``Class.load(path)``.
 """
 
 import importlib
@@ -11,12 +29,16 @@ import importlib
 from gm_helpers.core import get_device, quick_mode, seed_everything
 
 _SUBMODULES = (
-    "challenge",
+    "calorimeter",
     "checks",
+    "cli",
+    "core",
     "data",
     "flows",
     "gan",
     "metrics",
+    "model",
+    "nets",
     "notebooks",
     "plotting",
     "train",

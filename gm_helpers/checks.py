@@ -20,7 +20,8 @@ import os
 from collections.abc import Callable, Iterable, Sequence
 
 import numpy as np
-import torch
+
+from gm_helpers.core import to_numpy
 
 __all__ = ["CheckFailed", "assert_close", "assert_same_function", "check", "strict"]
 
@@ -65,9 +66,7 @@ def _fail(name: str, message: str, cause: BaseException | None = None) -> bool:
 
 
 def _to_numpy(x) -> np.ndarray:
-    if isinstance(x, torch.Tensor):
-        return x.detach().cpu().double().numpy()
-    return np.asarray(x, dtype=np.float64)
+    return to_numpy(x).astype(np.float64)
 
 
 def assert_close(actual, expected, what: str = "result", rtol: float = 1e-5, atol: float = 1e-8):

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-__all__ = ["cache_dir", "get_device", "quick_mode", "seed_everything"]
+__all__ = ["cache_dir", "get_device", "quick_mode", "seed_everything", "synchronize", "to_numpy"]
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"", "0", "false", "no", "off"}
@@ -21,8 +21,8 @@ def quick_mode() -> bool:
     Quick mode is on when the environment variable ``GM_QUICK`` is ``1``, ``true`` or ``yes``
     (any case). Anything that is not a clear yes or no raises, so a typo is not silently ignored.
 
-    Example:
-        >>> import os; os.environ["GM_QUICK"] = "yes"; quick_mode()
+    Example (in a notebook, ``QUICK = quick_mode()`` in the parameters cell):
+        >>> isinstance(quick_mode(), bool)
         True
     """
     value = os.environ.get("GM_QUICK", "").strip().lower()
@@ -84,3 +84,26 @@ def cache_dir() -> Path:
         except OSError:
             continue
     raise OSError("no writable cache folder: data/cache/ and ~/.cache/gm_helpers both failed")
+
+
+def to_numpy(x) -> np.ndarray:
+    """A tensor (on any device, with or without a graph) or an array-like, as a NumPy array.
+
+    Example:
+        >>> to_numpy(torch.ones(2, requires_grad=True))
+        array([1., 1.], dtype=float32)
+    """
+    return x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
+
+
+def synchronize(device: torch.device | str | None = None) -> None:
+    """Wait until ``device`` has finished its queued work (a no-op on the CPU).
+
+    GPU kernels run asynchronously: time a GPU computation only after synchronizing, or the
+    clock stops before the work is done.
+    """
+    device = torch.device(device) if device is not None else get_device()
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    elif device.type == "mps":
+        torch.mps.synchronize()

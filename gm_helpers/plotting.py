@@ -1,5 +1,5 @@
 """Figures the notebooks draw again and again: HEP-style histogram comparisons, image grids,
-loss curves, 2-D densities and samples, pair plots."""
+loss curves, 2-D densities and samples."""
 
 from __future__ import annotations
 
@@ -8,12 +8,11 @@ from collections.abc import Callable, Mapping, Sequence
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
+from matplotlib.ticker import MaxNLocator
 
-__all__ = ["density_2d", "hist_ratio", "image_grid", "loss_curves", "pair_plot", "samples_2d"]
+from gm_helpers.core import to_numpy
 
-
-def _np(x) -> np.ndarray:
-    return x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
+__all__ = ["density_2d", "hist_ratio", "image_grid", "loss_curves", "samples_2d"]
 
 
 def hist_ratio(
@@ -31,38 +30,46 @@ def hist_ratio(
     The reference is drawn filled, the others as steps; ratio error bars are the Poisson errors of
     both histograms. Returns the figure, with its two axes in ``fig.axes``.
     """
-    ref = _np(reference).ravel()
+    ref = to_numpy(reference).ravel()
     edges = np.histogram_bin_edges(ref, bins=bins)
     fig = fig or plt.figure(figsize=(5.5, 4.5))
     top, bottom = fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [3, 1], "hspace": 0})
     h_ref, _ = np.histogram(ref, edges)
-    top.hist(ref, edges, density=True, color="0.8", label=reference_label)
+    top.stairs(_density(h_ref, edges), edges, fill=True, color="0.8", label=reference_label)
     centres = 0.5 * (edges[1:] + edges[:-1])
     for label, values in others.items():
-        x = _np(values).ravel()
+        x = to_numpy(values).ravel()
         h, _ = np.histogram(x, edges)
-        patches = top.hist(x, edges, density=True, histtype="step", lw=1.5, label=label)[2]
-        color = patches[0].get_edgecolor()
-        with np.errstate(divide="ignore", invalid="ignore"):
-            ratio = (h / len(x)) / (h_ref / len(ref))
-            error = ratio * np.sqrt(1 / h + 1 / h_ref)
-        bottom.errorbar(centres, ratio, yerr=error, fmt="o", ms=3, color=color)
+        color = top.stairs(_density(h, edges), edges, lw=1.5, label=label).get_edgecolor()
+        filled = (h > 0) & (h_ref > 0)  # empty bins have no ratio: leave them out of the panel
+        ratio = (h[filled] / len(x)) / (h_ref[filled] / len(ref))
+        error = ratio * np.sqrt(1 / h[filled] + 1 / h_ref[filled])
+        bottom.errorbar(centres[filled], ratio, yerr=error, fmt="o", ms=3, color=color)
     bottom.axhline(1, color="0.4", lw=1)
     bottom.set_ylim(*ratio_range)
+    bottom.yaxis.set_major_locator(MaxNLocator(nbins=3, prune="upper"))  # no tick label on the seam
     bottom.set_ylabel("ratio")
     bottom.set_xlabel(xlabel)
     top.set_ylabel("density")
     if logy:
         top.set_yscale("log")
+    else:
+        top.yaxis.set_major_locator(MaxNLocator(prune="lower"))
     top.legend(frameon=False)
     return fig
+
+
+def _density(counts: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """Counts per bin as a density (integral 1 over the bins); all zeros when the bins are empty."""
+    total = counts.sum()
+    return counts / (total * np.diff(edges)) if total else counts.astype(float)
 
 
 def image_grid(images, nrow: int = 8, ax=None, title: str = "", cmap: str = "gray"):
     """Show a batch of images (N, C, H, W) as one grid (``torchvision.utils.make_grid``)."""
     from torchvision.utils import make_grid
 
-    images = torch.as_tensor(_np(images), dtype=torch.float32)
+    images = torch.as_tensor(to_numpy(images), dtype=torch.float32)
     if images.ndim != 4:
         raise ValueError(f"images must have shape (N, C, H, W), got {tuple(images.shape)}")
     grid = make_grid(images, nrow=nrow, padding=2, pad_value=1.0).permute(1, 2, 0).numpy()
@@ -73,14 +80,29 @@ def image_grid(images, nrow: int = 8, ax=None, title: str = "", cmap: str = "gra
     return ax
 
 
-def loss_curves(history: Mapping[str, Sequence[float]], ax=None, smooth: int = 1, logy=False):
-    """Plot every loss of a training history, optionally with a running mean over ``smooth`` steps."""
+def loss_curves(
+    history: Mapping[str, Sequence[float]],
+    names: Sequence[str] | None = None,
+    ax=None,
+    smooth: int = 1,
+    logy: bool = False,
+):
+    """Plot the named series of a training history (default: all) against the step.
+
+    A ``gm.train.History`` knows the step of every value, so per-step losses and periodic
+    evaluations share the x-axis; a plain dict is plotted against 1, 2, .... ``smooth`` > 1 draws a
+    running mean over that many values.
+    """
     ax = ax or plt.figure(figsize=(6, 3.5)).gca()
-    for name, values in history.items():
-        values = np.asarray(values, dtype=float)
+    for name in names or list(history):
+        values = np.asarray(history[name], dtype=float)
+        steps = np.asarray(
+            history.steps(name) if hasattr(history, "steps") else np.arange(1, len(values) + 1)
+        )
         if smooth > 1 and len(values) >= smooth:
             values = np.convolve(values, np.ones(smooth) / smooth, mode="valid")
-        ax.plot(values, label=name)
+            steps = steps[smooth - 1 :]
+        ax.plot(steps, values, label=name, marker="o" if len(values) < 30 else None, ms=3)
     ax.set_xlabel("step")
     ax.set_ylabel("loss")
     if logy:
@@ -93,9 +115,9 @@ def samples_2d(samples, reference=None, ax=None, title: str = "", lim: float = 3
     """Scatter 2-D samples, over the reference data in grey when given."""
     ax = ax or plt.figure(figsize=(4, 4)).gca()
     if reference is not None:
-        ref = _np(reference)
+        ref = to_numpy(reference)
         ax.scatter(ref[:, 0], ref[:, 1], s=s, c="0.75", label="data")
-    x = _np(samples)
+    x = to_numpy(samples)
     ax.scatter(x[:, 0], x[:, 1], s=s, c="C3", alpha=0.6, label="samples")
     ax.set(xlim=(-lim, lim), ylim=(-lim, lim), aspect="equal", title=title)
     return ax
@@ -118,30 +140,3 @@ def density_2d(
     ax.imshow(density, origin="lower", extent=(-lim, lim, -lim, lim), cmap=cmap)
     ax.set(title=title, aspect="equal")
     return ax
-
-
-def pair_plot(samples, reference=None, labels: Sequence[str] | None = None, bins: int = 40):
-    """Corner-style plot: 1-D histograms on the diagonal, 2-D histograms below it."""
-    x = _np(samples)
-    d = x.shape[1]
-    labels = labels or [f"x{i}" for i in range(d)]
-    fig, axes = plt.subplots(d, d, figsize=(2.2 * d, 2.2 * d), squeeze=False)
-    ref = _np(reference) if reference is not None else None
-    for i in range(d):
-        for j in range(d):
-            ax = axes[i, j]
-            if j > i:
-                ax.set_axis_off()
-            elif i == j:
-                edges = np.histogram_bin_edges(x[:, i] if ref is None else ref[:, i], bins)
-                if ref is not None:
-                    ax.hist(ref[:, i], edges, density=True, color="0.8")
-                ax.hist(x[:, i], edges, density=True, histtype="step", color="C3")
-            else:
-                ax.hist2d(x[:, j], x[:, i], bins=bins, cmap="Reds")
-            if i == d - 1:
-                ax.set_xlabel(labels[j])
-            if j == 0 and i > 0:
-                ax.set_ylabel(labels[i])
-    fig.tight_layout()
-    return fig

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from gm_helpers.calo_models import CaloFlow, CaloWGAN, Gaussianize, ShowerCoding, mirrored
+from gm_helpers.calorimeter import CaloFlow, CaloWGAN, Gaussianize, ShowerCoding, mirrored
 from gm_helpers.data.calorimeter import CELL_THRESHOLD_MEV, shower_observables, simulate
 
 
@@ -21,23 +21,23 @@ def _assert_valid(cells: torch.Tensor, n: int):
 
 
 def test_calo_wgan_trains_and_generates(showers):
-    model = CaloWGAN(showers, latent=8, hidden=32, layers=1)
+    model = CaloWGAN(showers, latent_features=8, hidden=(32,))
     before = [p.detach().clone() for p in model.generator.parameters()]
-    history = model.train(3, batch_size=64, device="cpu", progress=False)
+    history = model.fit(steps=3, batch_size=64, device="cpu", progress=False)
     assert all(torch.isfinite(torch.tensor(v)).all() for v in history.values())
     assert any(not torch.equal(b, p) for b, p in zip(before, model.generator.parameters(), strict=True))
     _assert_valid(model.generate(torch.tensor([5.0, 50.0, 95.0])), 3)
 
 
 def test_calo_flow_trains_and_generates(showers):
-    model = CaloFlow(showers, hidden=16, layers=2)
-    h1, h2 = model.train(3, 3, batch_size=64, device="cpu", progress=False)
-    assert len(h1["nll"]) == 3 and len(h2["nll"]) == 3
+    model = CaloFlow(showers, hidden=(16, 16), transforms=2)
+    history = model.fit(steps=3, batch_size=64, device="cpu", progress=False)
+    assert history.steps("nll") == [1, 2, 3]
     _assert_valid(model.generate(torch.full((4,), 20.0)), 4)
 
 
 def test_generators_reject_bad_energies(showers):
-    model = CaloWGAN(showers, latent=8, hidden=16, layers=1)
+    model = CaloWGAN(showers, latent_features=8, hidden=(16,))
     with pytest.raises(ValueError, match="positive"):
         model.generate(torch.tensor([10.0, -1.0]))
 
@@ -47,7 +47,7 @@ def test_gaussianize_matches_the_exact_normal_score_map():
     from scipy import stats
 
     x = np.random.default_rng(0).exponential(size=(200_000, 1))
-    g = Gaussianize(x)
+    g = Gaussianize.fit(x)
     grid = np.linspace(0.05, 4.0, 50)[:, None]
     want = stats.norm.ppf(stats.expon.cdf(grid))
     np.testing.assert_allclose(g.forward(grid).numpy(), want, atol=0.02)
@@ -56,16 +56,16 @@ def test_gaussianize_matches_the_exact_normal_score_map():
 
 def test_gaussianize_rejects_bad_shapes():
     with pytest.raises(ValueError, match="shape"):
-        Gaussianize(np.zeros(10))
+        Gaussianize.fit(np.zeros(10))
 
 
 def test_shower_coding_round_trip_and_u_variables(showers):
-    coding = ShowerCoding(showers)
+    coding = ShowerCoding.fit(showers)
     context, u, y = coding.encode(showers)
     assert context.shape == (256, 1) and u.shape == (256, 3) and y.shape == (256, coding.features)
     # u_0 is log(E_tot / E_inc), computed here by hand from the cells (an empty layer is
     # dequantized to less than 0.1 MeV)
-    u0 = coding.u_mean[0] + coding.u_std[0] * u[:, 0].double().numpy()
+    u0 = float(coding.u_mean[0]) + float(coding.u_std[0]) * u[:, 0].double().numpy()
     total = showers.cells.sum(1, dtype=np.float64)
     np.testing.assert_allclose(np.exp(u0) * 1000 * showers.energy, total, rtol=1e-5, atol=0.1)
     cells = coding.decode(showers.energy, u, y).numpy()

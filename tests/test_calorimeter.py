@@ -99,7 +99,7 @@ def test_observables_on_a_hand_made_shower():
     assert all(values.shape == (1,) for values in obs.values())
 
 
-# --- the physics targets of PHYSICS.md, section 1 (medians) --------------------------------------
+# --- the physics targets of lecture 05 (medians; CaloGAN and Grindhammer-Peters figures) ---------------
 
 
 def test_visible_fraction(observables):

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from gm_helpers.challenge import classifier_features, score
+from gm_helpers.calorimeter.challenge import classifier_features, score
 from gm_helpers.data.calorimeter import LAYER_SHAPES, N_CELLS, simulate
 
 

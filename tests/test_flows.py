@@ -1,6 +1,7 @@
 """gm_helpers.flows and gm_helpers.data.dequantization against independent references: nflows' spline,
 autograd Jacobians, torch.distributions, numerical integration and hand-derived bookkeeping."""
 
+import copy
 import math
 
 import numpy as np
@@ -16,6 +17,7 @@ from torch.distributions.transforms import AffineTransform, SigmoidTransform
 
 import gm_helpers as gm
 from gm_helpers import flows
+from gm_helpers.data import dequantization as gm_data
 from gm_helpers.data.dequantization import VariationalDequantizer, bits_per_dim, dequantize, quantize
 
 spline = flows.unconstrained_rational_quadratic_spline
@@ -253,7 +255,9 @@ def test_bad_inputs_raise_clear_errors():
 
 @pytest.mark.parametrize("builder", [flows.realnvp, flows.nsf])
 def test_2d_density_integrates_to_one(builder):
-    flow = _randomize(builder(2, layers=4, hidden=(16, 16)), std=0.15 if builder is flows.realnvp else 0.3)
+    flow = _randomize(
+        builder(2, transforms=4, hidden=(16, 16)), std=0.15 if builder is flows.realnvp else 0.3
+    )
     flow = flow.double()
     axis = torch.linspace(-8, 8, 401, dtype=torch.float64)
     grid = torch.cartesian_prod(axis, axis)
@@ -296,7 +300,7 @@ def test_train_flow_fits_a_gaussian_and_stops_early():
     cov = torch.tensor([[1.0, 0.8], [0.8, 1.0]])
     target = MultivariateNormal(torch.tensor([1.0, -0.5]), cov)
     data, val = target.sample((2000,)), target.sample((1000,))
-    flow = flows.realnvp(2, layers=4, hidden=(32,))
+    flow = flows.realnvp(2, transforms=4, hidden=(32,))
     history = flows.train_flow(
         flow, data, val_data=val, steps=600, lr=5e-3, eval_every=100, progress=False, device="cpu"
     )
@@ -304,10 +308,10 @@ def test_train_flow_fits_a_gaussian_and_stops_early():
     assert min(history["val_nll"]) < entropy + 0.05
     assert flows.evaluate_nll(flow, val) == pytest.approx(min(history["val_nll"]), abs=1e-5)
     stopped = flows.train_flow(
-        flows.realnvp(2, layers=2), data, val_data=val, steps=600, lr=0.0, cosine=False, eval_every=10,
+        flows.realnvp(2, transforms=2), data, val_data=val, steps=600, lr=0.0, cosine=False, eval_every=10,
         patience=2, progress=False, device="cpu",
     )  # fmt: skip
-    assert len(stopped["val_nll"]) == 3 and len(stopped["nll"]) == 21
+    assert stopped.steps("val_nll") == [10, 20, 30] and len(stopped["nll"]) == 30 and stopped.stopped_early
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU")
@@ -386,3 +390,49 @@ def test_lu_inverse_is_the_same_for_one_sample_and_for_many():
     one = torch.cat([lu.inverse(z[i : i + 1])[0] for i in range(len(z))])
     torch.testing.assert_close(many, one, rtol=0, atol=1e-10)
     torch.testing.assert_close(lu(many)[0], z, rtol=0, atol=1e-10)
+
+
+# ------------------------------------------------------------------------------ training a dequantizer
+
+
+def _digits(n=200, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return torch.randint(0, 5, (n, 3), generator=g)
+
+
+def test_a_dequantizer_hidden_in_a_function_is_refused_not_silently_left_untrained():
+    deq = gm_data.VariationalDequantizer(3, 5, transforms=1, hidden=(8,))
+    with pytest.raises(ValueError, match="deq.*would never be trained"):
+        flows.train_flow(flows.nsf(3, transforms=1), _digits(), steps=2, progress=False,
+                         preprocess=lambda x: gm_data.dequantize(x, 5, variational=deq))  # fmt: skip
+    # a preprocess without anything to train is fine
+    flows.train_flow(flows.nsf(3, transforms=1), _digits(), steps=2, progress=False,
+                     preprocess=lambda x: gm_data.dequantize(x, 5))  # fmt: skip
+
+
+def test_a_variational_dequantizer_is_trained_and_rolled_back_with_the_flow():
+    torch.manual_seed(0)
+    deq = gm_data.VariationalDequantizer(3, 5, transforms=1, hidden=(8,))
+    flow = flows.nsf(3, transforms=1, hidden=(8,))
+    before = [p.detach().clone() for p in deq.parameters()]
+    history = flows.train_flow(
+        flow, _digits(), val_data=_digits(100, seed=1), steps=20, lr=0.05, cosine=False, eval_every=1,
+        preprocess=gm_data.Dequantize(5, variational=deq), progress=False, device="cpu",
+        snapshot=lambda f: (copy.deepcopy(f.state_dict()), copy.deepcopy(deq.state_dict())),
+    )  # fmt: skip
+    assert any(not torch.equal(b, p) for b, p in zip(before, deq.parameters(), strict=True)), (
+        "deq was not trained"
+    )
+    assert history.best_step != 20, "the test needs a best state before the last step"
+    best_flow, best_deq = dict(history.snapshots)[history.best_step]
+    for name, value in deq.state_dict().items():
+        torch.testing.assert_close(
+            value, best_deq[name], rtol=0, atol=0, msg=f"dequantizer {name} not rolled back"
+        )
+    for name, value in flow.state_dict().items():
+        torch.testing.assert_close(value, best_flow[name], rtol=0, atol=0)
+    # and the figure of the restored pair is the best one recorded (evaluation noise drawn under the seed)
+    restored = flows.evaluate_nll(
+        flow, _digits(100, seed=1), preprocess=gm_data.Dequantize(5, variational=deq)
+    )
+    assert restored == pytest.approx(min(history["val_nll"]), abs=1e-4)

@@ -69,7 +69,7 @@ def test_gradient_penalty_is_differentiable_in_the_critic_and_uses_the_context()
     critic = torch.nn.Sequential(torch.nn.Linear(4, 16), torch.nn.Tanh(), torch.nn.Linear(16, 1)).double()
     gan.gradient_penalty(critic, real, fake).backward()
     assert critic[0].weight.grad.abs().sum() > 0
-    conditional = gan.MLPCritic(4, hidden=16, n_classes=3).double()
+    conditional = gan.MLPCritic(4, hidden=(16, 16, 16), n_classes=3).double()
     penalties = []
     for labels in (torch.zeros(8, dtype=torch.long), torch.full((8,), 2)):
         torch.manual_seed(0)  # the same interpolation for both label sets
@@ -212,7 +212,7 @@ def test_clear_errors_for_bad_shapes_and_conditions():
         gan.MLPCritic(2, n_classes=3)(torch.randn(4, 2), torch.randn(4, 3))
     with pytest.raises(ValueError, match=r"0..2"):
         gan.MLPCritic(2, n_classes=3)(torch.randn(4, 2), torch.tensor([0, 1, 2, 3]))
-    with pytest.raises(ValueError, match=r"context must have shape \(4, 2\)"):
+    with pytest.raises(ValueError, match=r"context must be a float tensor of shape \(4, 2\)"):
         gan.MLPCritic(2, context_features=2)(torch.randn(4, 2), torch.randn(4, 3))
     with pytest.raises(ValueError, match=r"input must have shape \(B, 1, 28, 28\)"):
         gan.DCGANDiscriminator(width=8)(torch.randn(4, 784))
@@ -226,20 +226,20 @@ def test_clear_errors_for_bad_shapes_and_conditions():
 
 def test_train_gan_errors():
     data = torch.randn(64, 2)
-    G, D = gan.MLPGenerator(2, hidden=8), gan.MLPCritic(2, hidden=8)
+    G, D = gan.MLPGenerator(2, hidden=(8,)), gan.MLPCritic(2, hidden=(8,))
     with pytest.raises(ValueError, match="kind must be one of"):
-        gan.train_gan(G, D, data, kind="lsgan", n_steps=1)
+        gan.train_gan(G, D, data, kind="lsgan", steps=1)
     with pytest.raises(ValueError, match="option not understood"):
-        gan.train_gan(G, D, data, kind="gan", lam=1.0, n_steps=1)
+        gan.train_gan(G, D, data, kind="gan", lam=1.0, steps=1)
     with pytest.raises(ValueError, match="unconditional but got a condition"):
         gan.train_gan(
-            G, D, data, context=torch.zeros(64, dtype=torch.long), n_steps=1, batch_size=8, progress=False
+            G, D, data, context=torch.zeros(64, dtype=torch.long), steps=1, batch_size=8, progress=False
         )
     with pytest.raises(ValueError, match="generator makes samples of shape"):
-        gan.train_gan(gan.MLPGenerator(3, hidden=8), D, data, n_steps=1, batch_size=8, progress=False)
+        gan.train_gan(gan.MLPGenerator(3, hidden=(8,)), D, data, steps=1, batch_size=8, progress=False)
     with pytest.raises(ValueError, match="without batch norm"):
         gan.train_gan(gan.DCGANGenerator(width=4), gan.DCGANDiscriminator(width=4), torch.rand(8, 1, 28, 28),
-                      kind="wgan-gp", n_steps=1, batch_size=4)  # fmt: skip
+                      kind="wgan-gp", steps=1, batch_size=4)  # fmt: skip
 
 
 # --- training smoke test: every kind, conditional and not --------------------------------------
@@ -252,17 +252,17 @@ def test_training_every_kind_changes_parameters_and_keeps_losses_finite(kind, co
     data = torch.randn(256, 2)
     labels = (data[:, 0] > 0).long() if conditional else None
     condition = {"n_classes": 2} if conditional else {}
-    G = gan.MLPGenerator(2, hidden=16, layers=2, **condition)
-    D = gan.MLPCritic(2, hidden=16, layers=2, out_features=4 if kind == "cramer" else 1, **condition)
+    G = gan.MLPGenerator(2, hidden=(16, 16), **condition)
+    D = gan.MLPCritic(2, hidden=(16, 16), out_features=4 if kind == "cramer" else 1, **condition)
     # every weight must move (an output bias of a Wasserstein critic gets no gradient: E C(r) - E C(f))
     weights = [p for p in (*G.parameters(), *D.parameters()) if p.ndim >= 2]
     before = [p.detach().clone() for p in weights]
-    run = gan.train_gan(G, D, data, kind=kind, context=labels, n_steps=3, batch_size=32, n_critic=2,
-                        device="cpu", snapshot_every=2, progress=False)  # fmt: skip
+    history = gan.train_gan(G, D, data, kind=kind, context=labels, steps=3, batch_size=32, n_critic=2,
+                        device="cpu", eval_every=2, progress=False)  # fmt: skip
     assert all(not torch.equal(a, b) for a, b in zip(before, weights, strict=True))
-    assert {"critic", "generator"} <= set(run.history) and len(run.history["generator"]) == 3
-    assert all(np.isfinite(v).all() for v in run.history.values())
-    assert [s for s, _ in run.snapshots] == [1, 3] and run.snapshots[-1][1].shape == (
+    assert {"critic", "generator"} <= set(history) and len(history["generator"]) == 3
+    assert all(np.isfinite(v).all() for v in history.values())
+    assert [s for s, _ in history.snapshots] == [2, 3] and history.snapshots[-1][1].shape == (
         256 if conditional else 1000,
         2,
     )
@@ -275,9 +275,9 @@ def test_training_a_conditional_dcgan_runs():
     images, labels = torch.rand(32, 1, 28, 28), torch.arange(32) % 10
     G = gan.DCGANGenerator(latent_features=8, width=4, n_classes=10)
     D = gan.DCGANDiscriminator(width=4, batch_norm=False, n_classes=10)
-    run = gan.train_gan(G, D, images, kind="wgan-gp", context=labels, n_steps=2, batch_size=8, n_critic=1,
+    history = gan.train_gan(G, D, images, kind="wgan-gp", context=labels, steps=2, batch_size=8, n_critic=1,
                         device="cpu", progress=False)  # fmt: skip
-    assert all(np.isfinite(v).all() for v in run.history.values())
+    assert all(np.isfinite(v).all() for v in history.values())
 
 
 def test_projection_discriminator_is_psi_plus_inner_product_with_the_class_vector():
@@ -295,9 +295,9 @@ def test_projection_discriminator_is_psi_plus_inner_product_with_the_class_vecto
     with pytest.raises(ValueError, match="out_features=1"):
         gan.DCGANDiscriminator(width=4, n_classes=10, out_features=3, projection=True)
     G = gan.DCGANGenerator(latent_features=8, width=4, n_classes=10)
-    run = gan.train_gan(G, D, x, kind="wgan-gp", context=y, n_steps=2, batch_size=3, n_critic=1,
+    history = gan.train_gan(G, D, x, kind="wgan-gp", context=y, steps=2, batch_size=3, n_critic=1,
                         device="cpu", progress=False)  # fmt: skip
-    assert all(np.isfinite(v).all() for v in run.history.values())
+    assert all(np.isfinite(v).all() for v in history.values())
 
 
 # --- the exercise checks catch the classic mistakes -------------------------------------------

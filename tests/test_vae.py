@@ -104,7 +104,9 @@ def _ppca_vae(d=5, q=2, n=400, seed=0):
     exact = MultivariateNormal(mean, w @ w.T + sigma2 * torch.eye(d)).log_prob(x)
     # exact posterior: N(M^-1 W^T (x - mean), sigma2 M^-1), M = W^T W + sigma2 I = diag(lam[:q])
     m_inv = torch.linalg.inv(w.T @ w + sigma2 * torch.eye(q))
-    model = vae.VAE(d, latent_dim=q, hidden=(), likelihood="gaussian", sigma=float(sigma2.sqrt())).double()
+    model = vae.VAE(
+        d, latent_features=q, hidden=(), likelihood="gaussian", sigma=float(sigma2.sqrt())
+    ).double()
     with torch.no_grad():
         encoder, decoder = model.encoder[0], model.decoder[0]
         encoder.weight.zero_()
@@ -172,8 +174,8 @@ def test_iwae_with_k1_equals_the_elbo_in_expectation():
 def test_vae_shapes_and_training_history(architecture):
     torch.manual_seed(0)
     x = (torch.rand(64, 1, 28, 28) > 0.7).float()
-    model = vae.VAE(latent_dim=3, architecture=architecture, hidden=(32,))
-    history = vae.train_vae(model, x, n_steps=30, batch_size=16, device="cpu", progress=False)
+    model = vae.VAE(latent_features=3, architecture=architecture, hidden=(32,))
+    history = vae.train_vae(model, x, steps=30, batch_size=16, device="cpu", progress=False)
     assert set(history) == {"loss", "reconstruction", "kl", "beta"} and len(history["kl"]) == 30
     np.testing.assert_allclose(
         np.array(history["loss"]), np.array(history["reconstruction"]) + np.array(history["kl"]), rtol=1e-5
@@ -185,25 +187,27 @@ def test_vae_shapes_and_training_history(architecture):
 
 def test_kl_warmup_and_nan_guard_in_training():
     x = torch.rand(32, 6)
-    model = vae.VAE(6, latent_dim=2, hidden=(8,), likelihood="gaussian")
-    history = vae.train_vae(model, x, n_steps=10, batch_size=8, kl_warmup=5, beta=2.0, progress=False)
+    model = vae.VAE(6, latent_features=2, hidden=(8,), likelihood="gaussian")
+    history = vae.train_vae(model, x, steps=10, batch_size=8, kl_warmup=5, beta=2.0, progress=False)
     assert history["beta"] == [0.0, 0.4, 0.8, 1.2, 1.6, 2.0, 2.0, 2.0, 2.0, 2.0]
     x[3, 2] = float("nan")
     with pytest.raises(NonFiniteLossError, match="step"):
-        vae.train_vae(model, x, n_steps=10, batch_size=32, progress=False)
+        vae.train_vae(model, x, steps=10, batch_size=32, progress=False)
 
 
 def test_conditional_vae_uses_the_label():
     torch.manual_seed(0)
-    model = vae.ConditionalVAE(n_classes=3, data_shape=4, latent_dim=2, hidden=(16,), likelihood="gaussian")
+    model = vae.ConditionalVAE(
+        n_classes=3, data_shape=4, latent_features=2, hidden=(16,), likelihood="gaussian"
+    )
     labels = torch.tensor([0, 1, 2, 1])
     x = torch.randn(4, 4)
-    assert model.sample(labels).shape == (4, 4)
+    assert model.sample(4, context=labels).shape == (4, 4) and model.sample(2, context=1).shape == (2, 4)
     z = torch.zeros(3, 2)
     decoded = model.decode(z, torch.tensor([0, 1, 2]))
     assert not torch.allclose(decoded[0], decoded[1])  # same z, different label, different output
     assert vae.importance_log_likelihood(model, x, k=3, context=labels).shape == (4,)
-    history = vae.train_vae(model, x, labels, n_steps=3, batch_size=2, progress=False)
+    history = vae.train_vae(model, x, context=labels, steps=3, batch_size=2, progress=False)
     assert len(history["loss"]) == 3
 
 
@@ -254,7 +258,7 @@ def test_vq_training_history_and_bound():
     torch.manual_seed(0)
     x = (torch.rand(32, 1, 28, 28) > 0.7).float()
     model = vae.VQVAE(n_codes=8, code_dim=4, channels=8)
-    history = vae.train_vae(model, x, n_steps=5, batch_size=16, progress=False)
+    history = vae.train_vae(model, x, steps=5, batch_size=16, progress=False)
     assert set(history) == {"loss", "reconstruction", "codebook", "commitment", "perplexity"}
     usage, perplexity = model.codebook_usage(x)
     assert usage.sum().item() == pytest.approx(1.0) and 1.0 <= perplexity <= 8.0
@@ -276,7 +280,7 @@ def test_errors_say_what_was_expected():
         vae.VAE(likelihood="poisson")
     with pytest.raises(ValueError, match="convolutional"):
         vae.VAE(data_shape=(1, 32, 32), architecture="conv")
-    model = vae.VAE(latent_dim=2, hidden=(8,))
+    model = vae.VAE(latent_features=2, hidden=(8,))
     with pytest.raises(ValueError, match=r"shape \(B, 1, 28, 28\)"):
         model.encode(torch.zeros(4, 784))
     with pytest.raises(ValueError, match="k must be a positive integer"):
@@ -285,11 +289,11 @@ def test_errors_say_what_was_expected():
         vae.importance_log_likelihood(vae.VQVAE(), torch.zeros(2, 1, 28, 28), k=2)
     with pytest.raises(ValueError, match="unconditional"):
         model.encode(torch.zeros(2, 1, 28, 28), torch.zeros(2, 10))
-    conditional = vae.ConditionalVAE(latent_dim=2, hidden=(8,))
-    with pytest.raises(ValueError, match="labels"):
-        vae.train_vae(conditional, torch.zeros(4, 1, 28, 28), n_steps=1, progress=False)
-    with pytest.raises(ValueError, match=r"0 \.\. 9"):
-        conditional.sample(torch.tensor([3, 12]))
+    conditional = vae.ConditionalVAE(latent_features=2, hidden=(8,))
+    with pytest.raises(ValueError, match="this model is conditional: pass context="):
+        vae.train_vae(conditional, torch.zeros(4, 1, 28, 28), steps=1, progress=False)
+    with pytest.raises(ValueError, match=r"0\.\.9"):
+        conditional.sample(2, context=torch.tensor([3, 12]))
     with pytest.raises(ValueError, match="shape \\(B, 1, 28, 28\\)"):
         vae.VQVAE()(torch.zeros(2, 28, 28))
 
@@ -297,7 +301,7 @@ def test_errors_say_what_was_expected():
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 def test_runs_on_the_gpu():
     x = (torch.rand(64, 1, 28, 28) > 0.7).float()
-    for model in (vae.VAE(latent_dim=2, hidden=(16,)), vae.VQVAE(n_codes=8, channels=8)):
-        vae.train_vae(model, x, n_steps=3, batch_size=16, device="cuda", progress=False)
-    estimate = vae.importance_log_likelihood(model := vae.VAE(latent_dim=2).cuda(), x.cuda()[:4], k=8)
+    for model in (vae.VAE(latent_features=2, hidden=(16,)), vae.VQVAE(n_codes=8, channels=8)):
+        vae.train_vae(model, x, steps=3, batch_size=16, device="cuda", progress=False)
+    estimate = vae.importance_log_likelihood(model := vae.VAE(latent_features=2).cuda(), x.cuda()[:4], k=8)
     assert estimate.device.type == "cuda" and model.sample(2).device.type == "cuda"

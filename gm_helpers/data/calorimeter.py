@@ -2,7 +2,7 @@
 
 The detector is a 480 mm cube of lead and liquid argon read out in three layers of 3x96, 12x12
 and 12x6 cells (504 in all). Electromagnetic showers follow the Grindhammer-Peters
-parameterization (hep-ex/0001020); pions add a hadronic part. See ``PHYSICS.md`` (section 1).
+parameterization (hep-ex/0001020); pions add a hadronic part. See lecture 05 for the physics.
 
 References:
     Paganini, de Oliveira, Nachman, "CaloGAN", arXiv:1705.02355 and arXiv:1712.10321.
@@ -15,8 +15,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import torch
 from scipy.special import gammainc
+
+from gm_helpers.core import to_numpy
 
 __all__ = [
     "CELL_THRESHOLD_MEV",
@@ -103,10 +104,10 @@ class Showers:
     @classmethod
     def from_cells(cls, cells, energy, particle: str = "e+") -> Showers:
         """Showers from an (n, 504) array or tensor of cell energies in MeV and incident energies in GeV."""
-        cells = _to_numpy(cells, "cells").astype(np.float32)
+        cells = to_numpy(cells).astype(np.float32)
         if cells.ndim != 2 or cells.shape[1] != N_CELLS:
             raise ValueError(f"cells must have shape (n, {N_CELLS}), got {cells.shape}")
-        energy = _to_numpy(energy, "energy").astype(np.float64).reshape(-1)
+        energy = to_numpy(energy).astype(np.float64).reshape(-1)
         if len(energy) != len(cells):
             raise ValueError(f"{len(cells)} showers but {len(energy)} incident energies")
         splits = np.cumsum([rows * cols for rows, cols in LAYER_SHAPES])[:-1]
@@ -115,12 +116,6 @@ class Showers:
             for block, shape in zip(np.split(cells, splits, axis=1), LAYER_SHAPES, strict=True)
         )
         return cls(layers, energy, particle=particle)
-
-
-def _to_numpy(x, name: str) -> np.ndarray:
-    if isinstance(x, torch.Tensor):
-        x = x.detach().cpu().numpy()
-    return np.asarray(x)
 
 
 def cell_centres(layer: int) -> tuple[np.ndarray, np.ndarray]:
@@ -311,7 +306,7 @@ def _incident_energies(n: int, energy, rng: np.random.Generator) -> np.ndarray:
         if not 0 < low <= high:
             raise ValueError(f"energy range must satisfy 0 < low <= high (GeV), got {energy}")
         return rng.uniform(low, high, n)
-    values = _to_numpy(energy, "energy").astype(np.float64)
+    values = to_numpy(energy).astype(np.float64)
     if values.ndim == 0:
         values = np.full(n, float(values))
     if values.shape != (n,):

@@ -27,7 +27,7 @@ import math
 import torch
 from torch import Tensor, nn
 
-__all__ = ["VariationalDequantizer", "bits_per_dim", "dequantize", "quantize"]
+__all__ = ["Dequantize", "VariationalDequantizer", "bits_per_dim", "dequantize", "quantize"]
 
 
 def _check_integers(x: Tensor, num_levels: int) -> None:
@@ -114,21 +114,49 @@ class VariationalDequantizer(nn.Module):
     Arguments:
         features: D (at least 2).
         num_levels: K.
-        layers, hidden: size of the conditional ``gm.flows.nsf``.
+        transforms, hidden: size of the conditional ``gm.flows.nsf``.
 
     References:
         Ho et al., Flow++ (arXiv:1902.00275).
     """
 
-    def __init__(self, features: int, num_levels: int, layers: int = 2, hidden: tuple[int, ...] = (64, 64)):
+    def __init__(
+        self, features: int, num_levels: int, transforms: int = 2, hidden: tuple[int, ...] = (64, 64)
+    ):
         super().__init__()
         from gm_helpers.flows import nsf
 
         self.num_levels = num_levels
-        self.flow = nsf(features, context_features=features, layers=layers, hidden=hidden)
+        self.flow = nsf(features, context_features=features, transforms=transforms, hidden=hidden)
 
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
         """Noise u (N, D) for the integers x (N, D) and log q(u | x) (N,), reparameterized."""
         e, log_q = self.flow.sample_and_log_prob(len(x), context=x / (self.num_levels - 1))
         log_u, log_1mu = torch.nn.functional.logsigmoid(e), torch.nn.functional.logsigmoid(-e)
         return torch.exp(log_u), log_q - (log_u + log_1mu).sum(1)
+
+
+class Dequantize(nn.Module):
+    r"""Dequantization as a module, for ``train_flow(preprocess=...)``: ``Dequantize(K)(x) -> (y, logdet)``.
+
+    The same map as :func:`dequantize`. With ``variational=VariationalDequantizer(D, K)`` its
+    parameters belong to this module, so ``train_flow`` trains them with the flow's and rolls them
+    back with the flow to the best validation state.
+
+    Example:
+        >>> y, logdet = Dequantize(17, logit_alpha=None)(torch.tensor([[0, 16]]))
+        >>> tuple(y.shape), tuple(logdet.shape)
+        ((1, 2), (1,))
+    """
+
+    def __init__(
+        self,
+        num_levels: int,
+        logit_alpha: float | None = 0.05,
+        variational: VariationalDequantizer | None = None,
+    ):
+        super().__init__()
+        self.num_levels, self.logit_alpha, self.variational = num_levels, logit_alpha, variational
+
+    def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        return dequantize(x, self.num_levels, logit_alpha=self.logit_alpha, variational=self.variational)

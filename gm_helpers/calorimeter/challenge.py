@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from gm_helpers.core import to_numpy
 from gm_helpers.data.calorimeter import (
     LAYER_SHAPES,
     N_CELLS,
@@ -34,7 +35,7 @@ from gm_helpers.metrics import classifier_two_sample_auc, wasserstein_1d
 
 __all__ = ["DEFAULT_LEADERBOARD", "ChallengeScore", "classifier_features", "score"]
 
-DEFAULT_LEADERBOARD = Path(__file__).resolve().parent.parent / "bench" / "leaderboard.csv"
+DEFAULT_LEADERBOARD = Path(__file__).resolve().parents[2] / "bench" / "leaderboard.csv"
 SCORE_SEED = 2026  # the reference showers are simulate(n, particle, seed=SCORE_SEED): never train on them
 _VISIBLE_FRACTION = {"e+": 0.19, "gamma": 0.19, "pi+": 0.09}  # median E_tot / E_inc of the simulator
 _LEADERBOARD_COLUMNS = ("utc", "name", "particle", "n", "seed", "auc", "w1_normalized", "showers_per_second")
@@ -200,9 +201,7 @@ def _as_showers(output, energy: np.ndarray, particle: str) -> Showers:
 
 
 def _numpy(x) -> np.ndarray:
-    if isinstance(x, torch.Tensor):
-        x = x.detach().cpu().numpy()
-    array = np.asarray(x)
+    array = to_numpy(x)
     if not np.issubdtype(array.dtype, np.number):
         raise TypeError(f"not a numeric array: dtype {array.dtype}")
     return array.astype(np.float64)

@@ -1,0 +1,54 @@
+"""GANs and their stabilization, in the order of lectures 01-02.
+
+- ``gm.gan.networks``: the players, generators G(z, y) and critics D(x, y) (MLP and DCGAN);
+- ``gm.gan.losses``: the losses and penalties (minimax, non-saturating, Wasserstein, WGAN-GP,
+  WGAN-ALP, Cramér, clipping);
+- ``gm.gan.family``: the family of recipes (``GAN`` -> ``WGAN`` -> ``WGANGP`` / ``WGANALP``,
+  ``CramerGAN``) and ``train_gan``, their one training loop;
+- ``gm.gan.checks``: the checks of exercise 02.
+
+Everything is re-exported here: ``gm.gan.train_gan``, ``gm.gan.gradient_penalty``, ...
+"""
+
+from gm_helpers.gan.checks import check_alp_penalty, check_gradient_penalty
+from gm_helpers.gan.family import FAMILY, GAN, WGAN, WGANALP, WGANGP, CramerGAN, train_gan
+from gm_helpers.gan.losses import (
+    alp_penalty,
+    clip_weights,
+    cramer_critic_loss,
+    cramer_generator_loss,
+    critic_scores,
+    discriminator_loss,
+    generator_loss,
+    gradient_penalty,
+    wasserstein_losses,
+)
+from gm_helpers.gan.networks import DCGANDiscriminator, DCGANGenerator, Generator, MLPCritic, MLPGenerator
+from gm_helpers.nets import Condition
+
+__all__ = [
+    "FAMILY",
+    "GAN",
+    "WGAN",
+    "WGANALP",
+    "WGANGP",
+    "Condition",
+    "CramerGAN",
+    "DCGANDiscriminator",
+    "DCGANGenerator",
+    "Generator",
+    "MLPCritic",
+    "MLPGenerator",
+    "alp_penalty",
+    "check_alp_penalty",
+    "check_gradient_penalty",
+    "clip_weights",
+    "cramer_critic_loss",
+    "cramer_generator_loss",
+    "critic_scores",
+    "discriminator_loss",
+    "generator_loss",
+    "gradient_penalty",
+    "train_gan",
+    "wasserstein_losses",
+]
