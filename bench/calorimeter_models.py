@@ -60,7 +60,7 @@ def main() -> None:
     results = []
 
     result = gm.calorimeter.score(
-        lambda e: simulate(len(e), energy=e, seed=7).cells, n=args.n, name="simulator", leaderboard=None
+        gm.calorimeter.simulator_generator(seed=7), n=args.n, name="simulator", leaderboard=None
     )
     print(result, flush=True)
     results.append(result)

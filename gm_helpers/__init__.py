@@ -12,7 +12,8 @@ Where things are (one idea per module; a lecture's code is found under its name)
 - the families, one package each, in lecture order: ``gan`` (01-02), ``vae`` (03), ``flows`` (04);
 - the physics sections: the data in ``data`` (``data.calorimeter``, ...), the methods in a package
   named after the lecture (``calorimeter`` for 05);
-- ``metrics``, ``plotting``, ``checks`` (exercise feedback), ``notebooks`` and ``cli`` (tooling).
+- ``metrics``, ``plotting``; ``checks`` (exercise feedback) and ``exercises`` (the checks of each
+  exercise, one module per notebook); ``notebooks`` and ``cli`` (tooling).
 
 The training contract, shared by every family and physics model (details: ``gm_helpers.train``):
 ``history = trainer(model, data, *, context, steps, batch_size, lr, device, seed, progress, desc,
@@ -34,6 +35,7 @@ _SUBMODULES = (
     "cli",
     "core",
     "data",
+    "exercises",
     "flows",
     "gan",
     "metrics",

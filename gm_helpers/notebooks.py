@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import platform
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -88,14 +89,46 @@ def format_table(runs: list[NotebookRun]) -> str:
     return "\n".join(lines)
 
 
+# What JupyterLab writes into a notebook it opens with the course kernel (ipykernel's "python3"):
+# committed notebooks carry exactly this, so that they open without unsaved changes.
+KERNELSPEC = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
+
+
+def language_info() -> dict:
+    """The ``language_info`` metadata ipykernel reports for the course's Python."""
+    return {
+        "codemirror_mode": {"name": "ipython", "version": 3},
+        "file_extension": ".py",
+        "mimetype": "text/x-python",
+        "name": "python",
+        "nbconvert_exporter": "python",
+        "pygments_lexer": "ipython3",
+        "version": platform.python_version(),
+    }
+
+
+def as_jupyterlab_writes(nb):
+    """``nb`` with the metadata JupyterLab writes for the course kernel (see ``KERNELSPEC``)."""
+    nb.metadata["kernelspec"] = dict(KERNELSPEC)
+    nb.metadata["language_info"] = language_info()
+    return nb
+
+
 def _exercise_from_solution(solution: Path):
     from nbconvert.preprocessors import ClearOutputPreprocessor
-    from nbgrader.preprocessors import ClearSolutions
+
+    try:
+        from nbgrader.preprocessors import ClearSolutions
+    except ImportError:
+        raise ImportError(
+            "generating exercises needs nbgrader, an instructor's tool: pip install -e '.[instructor]' "
+            "(make venv installs it)"
+        ) from None
 
     nb = nbformat.read(solution, as_version=4)
     nb, resources = ClearSolutions(enforce_metadata=False).preprocess(nb, {})
     nb, _ = ClearOutputPreprocessor().preprocess(nb, resources)
-    return nb
+    return as_jupyterlab_writes(nb)
 
 
 def _expected_exercises(root: Path) -> dict[Path, str]:

@@ -159,3 +159,61 @@ def test_network_guard_is_installed_in_notebook_kernels(tmp_path):
 def test_readme_names_the_test_command_that_ci_runs():
     assert "make test" in (ROOT / "README.md").read_text()
     assert "make test" in (ROOT / ".ci" / "run").read_text()
+
+
+def _jupyter_listing(*args: str) -> list[str]:
+    jupyter = Path(sys.prefix) / "bin" / "jupyter"
+    out = subprocess.run([str(jupyter), *args, "list"], capture_output=True, text=True, timeout=120)
+    text = re.sub(r"\x1b\[[0-9;]*m", "", out.stdout + out.stderr)  # drop the colour codes
+    return [line for line in text.splitlines() if "nbgrader" in line]
+
+
+def test_participants_jupyterlab_shows_no_nbgrader_interface():
+    # nbgrader generates the exercises; its menus and its "Validate" button (which calls an
+    # unanswered exercise a success) must not reach participants
+    for line in _jupyter_listing("labextension") + _jupyter_listing("server", "extension"):
+        if "Validating" in line or re.search(r"\bOK\b", line) and "enabled" not in line:
+            continue
+        assert not re.search(r"(?<!dis)enabled", line), f"an nbgrader extension is enabled: {line.strip()}"
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert not any(
+        d.startswith("nbgrader") for d in project["dependencies"] + project["optional-dependencies"]["dev"]
+    )
+
+
+@pytest.mark.parametrize("root", ["1", ""])
+def test_make_lab_works_as_root_and_as_a_user(root):
+    out = subprocess.run(["make", "-n", "lab", f"IS_ROOT={root}", "LAB_ARGS=--no-browser"], cwd=ROOT,
+                         capture_output=True, text=True, check=True)  # fmt: skip
+    command = next(line for line in out.stdout.splitlines() if "jupyter lab " in line)
+    assert ("--allow-root" in command) == bool(root) and command.rstrip().endswith("--no-browser")
+
+
+@pytest.fixture(scope="module")
+def course_kernel_metadata():
+    """What JupyterLab writes on opening a notebook: the kernelspec and the kernel's language_info."""
+    from jupyter_client.kernelspec import KernelSpecManager
+    from jupyter_client.manager import start_new_kernel
+
+    spec = KernelSpecManager().get_kernel_spec("python3")
+    manager, client = start_new_kernel(kernel_name="python3")
+    try:
+        info = client.kernel_info(reply=True, timeout=60)["content"]["language_info"]
+    finally:
+        client.stop_channels()
+        manager.shutdown_kernel(now=True)
+    return {"display_name": spec.display_name, "language": spec.language, "name": "python3"}, info
+
+
+@pytest.mark.parametrize("path", ALL_NOTEBOOKS, ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_notebooks_open_clean_in_jupyterlab(path, course_kernel_metadata):
+    kernelspec, language_info = course_kernel_metadata
+    metadata = nbformat.read(path, as_version=4).metadata
+    assert metadata["kernelspec"] == kernelspec, "run notebooks.as_jupyterlab_writes on it"
+    assert metadata["language_info"] == language_info, "run notebooks.as_jupyterlab_writes on it"
+
+
+def test_the_hub_instructions_name_the_kernel_the_notebooks_ask_for():
+    readme = (ROOT / "README.md").read_text()
+    names = set(re.findall(r"ipykernel install[^\n`]*--name (\S+)", readme))
+    assert names <= {"python3"}, f"the README registers kernels {names}; the notebooks ask for python3"

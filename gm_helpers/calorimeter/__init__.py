@@ -5,25 +5,48 @@ The simulator (the data) lives in ``gm.data.calorimeter``; the methods of the le
 - ``gm.calorimeter.coding``: how the models see a shower (``ShowerCoding``, ``Gaussianize``,
   ``mirrored``, ``rescale_layers``);
 - ``gm.calorimeter.models``: the baselines ``CaloWGAN`` and ``CaloFlow``;
-- ``gm.calorimeter.challenge``: the hackathon challenge, ``score``.
+- ``gm.calorimeter.challenge``: the hackathon challenge: ``score``, the official training set
+  ``training_showers``, the copying test ``copying_statistic``, ``memory_bytes``, and the
+  simulator as the reference floor, ``simulator_generator``.
 
 Every physics section follows this pattern: ``gm.data.<topic>`` makes the data,
 ``gm.<topic>`` (named after the lecture) holds its methods.
 """
 
-from gm_helpers.calorimeter.challenge import DEFAULT_LEADERBOARD, SCORE_SEED, ChallengeScore, score
+from gm_helpers.calorimeter.challenge import (
+    COPYING_THRESHOLD,
+    DEFAULT_LEADERBOARD,
+    SCORE_SEED,
+    TRAIN_SEED,
+    TRAIN_SIZE,
+    ChallengeScore,
+    SimulatorGenerator,
+    copying_statistic,
+    memory_bytes,
+    score,
+    simulator_generator,
+    training_showers,
+)
 from gm_helpers.calorimeter.coding import Gaussianize, ShowerCoding, mirrored, rescale_layers
 from gm_helpers.calorimeter.models import CaloFlow, CaloWGAN
 
 __all__ = [
+    "COPYING_THRESHOLD",
     "DEFAULT_LEADERBOARD",
     "SCORE_SEED",
+    "TRAIN_SEED",
+    "TRAIN_SIZE",
     "CaloFlow",
     "CaloWGAN",
     "ChallengeScore",
     "Gaussianize",
     "ShowerCoding",
+    "SimulatorGenerator",
+    "copying_statistic",
+    "memory_bytes",
     "mirrored",
     "rescale_layers",
     "score",
+    "simulator_generator",
+    "training_showers",
 ]

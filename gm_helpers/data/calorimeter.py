@@ -12,6 +12,8 @@ References:
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -25,7 +27,9 @@ __all__ = [
     "N_CELLS",
     "PARTICLES",
     "Showers",
+    "SimulatorCalledError",
     "cell_centres",
+    "refuse_simulation",
     "shower_observables",
     "simulate",
 ]
@@ -56,6 +60,41 @@ CELL_THRESHOLD_MEV = 0.1
 SPOTS_PER_LAYER = 100
 _SLICES_PER_LAYER = (6, 11, 2)  # depth slices for sampling the depth (hence the width) of each spot
 _CHUNK = 5000
+
+# Set while a generator is being scored (``gm.calorimeter.score``, the exercise-05 checks): the
+# simulator refuses to run, and counts the attempts (a generator could swallow the error).
+_REFUSAL: dict = {"scorer": None, "counter": None}
+
+
+class SimulatorCalledError(RuntimeError):
+    """A generator called ``simulate`` while it was being scored."""
+
+
+@contextmanager
+def refuse_simulation(scorer: str) -> Iterator[dict]:
+    """While the block runs, ``simulate`` raises ``SimulatorCalledError`` naming ``scorer``.
+
+    Yields a dict whose ``"calls"`` counts the refused calls of this block (also those the
+    generator caught). For scorers only: a generator must make showers from what it learnt.
+    """
+    previous = dict(_REFUSAL)
+    counter = {"calls": 0}
+    _REFUSAL.update(scorer=scorer, counter=counter)
+    try:
+        yield counter
+    finally:
+        _REFUSAL.update(previous)
+
+
+def simulator_refusal_message(scorer: str) -> str:
+    return (
+        f"your generator called gm.data.calorimeter.simulate while being scored by {scorer}: a "
+        "generator must make showers from what it has learnt (from the official training set, "
+        "gm.calorimeter.training_showers), not ask the simulator for fresh ones, which would only "
+        "measure the simulator against itself. Simulate your training data before, not inside, "
+        "generate (to score the simulator itself as the reference floor, use "
+        "gm.calorimeter.simulator_generator())."
+    )
 
 
 @dataclass
@@ -274,10 +313,15 @@ def simulate(n: int, particle: str = "e+", energy=(1.0, 100.0), seed: int = 0) -
         particle: "e+", "gamma" or "pi+".
         energy: incident energies in GeV: a (low, high) range (uniform, as in CaloGAN), a single
             number, or an array of n energies (to simulate at given energies, like a conditional model).
-        seed: the same seed gives the same showers.
+        seed: the same seed gives the same showers. Train on ``gm.calorimeter.training_showers()``
+            (seed 1), the official training set of the challenge.
 
     Returns:
         A ``Showers`` (cells in MeV, incident energy in GeV, overflow and deposited energy in MeV).
+
+    Raises:
+        SimulatorCalledError: when called by a generator while ``gm.calorimeter.score`` (or an
+            exercise check) is scoring it.
 
     References:
         Grindhammer, Peters, hep-ex/0001020; CaloGAN, arXiv:1705.02355.
@@ -287,6 +331,14 @@ def simulate(n: int, particle: str = "e+", energy=(1.0, 100.0), seed: int = 0) -
         >>> [layer.shape for layer in showers.layers], showers.energy.shape
         ([(10, 3, 96), (10, 12, 12), (10, 12, 6)], (10,))
     """
+    if _REFUSAL["scorer"] is not None:
+        _REFUSAL["counter"]["calls"] += 1
+        raise SimulatorCalledError(simulator_refusal_message(_REFUSAL["scorer"]))
+    return _simulate(n, particle, energy, seed)
+
+
+def _simulate(n: int, particle: str, energy, seed) -> Showers:
+    """``simulate`` without the scoring guard; ``seed`` may be an int or a ``np.random.SeedSequence``."""
     if particle not in PARTICLES:
         raise ValueError(f"unknown particle {particle!r}; expected one of {', '.join(PARTICLES)}")
     if not isinstance(n, int | np.integer) or n < 1:

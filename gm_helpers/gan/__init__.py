@@ -5,12 +5,10 @@
   WGAN-ALP, Cramér, clipping);
 - ``gm.gan.family``: the family of recipes (``GAN`` -> ``WGAN`` -> ``WGANGP`` / ``WGANALP``,
   ``CramerGAN``) and ``train_gan``, their one training loop;
-- ``gm.gan.checks``: the checks of exercise 02.
 
 Everything is re-exported here: ``gm.gan.train_gan``, ``gm.gan.gradient_penalty``, ...
 """
 
-from gm_helpers.gan.checks import check_alp_penalty, check_gradient_penalty
 from gm_helpers.gan.family import FAMILY, GAN, WGAN, WGANALP, WGANGP, CramerGAN, train_gan
 from gm_helpers.gan.losses import (
     alp_penalty,
@@ -40,8 +38,6 @@ __all__ = [
     "MLPCritic",
     "MLPGenerator",
     "alp_penalty",
-    "check_alp_penalty",
-    "check_gradient_penalty",
     "clip_weights",
     "cramer_critic_loss",
     "cramer_generator_loss",
