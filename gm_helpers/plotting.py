@@ -54,7 +54,8 @@ def hist_ratio(
     if logy:
         top.set_yscale("log")
     else:
-        top.yaxis.set_major_locator(MaxNLocator(prune="lower"))
+        top.yaxis.set_major_locator(MaxNLocator(nbins=5, prune="lower"))
+        top.ticklabel_format(axis="y", style="sci", scilimits=(-2, 3))  # 1.2 with "1e-4" above, not 0.00012
     top.legend(frameon=False)
     return fig
 
