@@ -6,6 +6,7 @@ import torch
 
 from gm_helpers.calorimeter import CaloFlow, CaloWGAN
 from gm_helpers.calorimeter.challenge import (
+    COPYING_THRESHOLD,
     TRAIN_SEED,
     _reference_showers,
     classifier_features,
@@ -173,3 +174,9 @@ def test_bad_arguments():
         score(_cells, particle="proton", leaderboard=None)
     with pytest.raises(ValueError, match=">= 50"):
         score(_cells, n=10, leaderboard=None)
+
+
+def test_too_few_showers_report_the_statistic_but_flag_nobody():
+    result = score(shower_library(TRAIN), n=100, name="library", leaderboard=None, training=TRAIN)
+    assert result.copying_z < COPYING_THRESHOLD and not result.copies
+    assert "too few showers to flag copying" in str(result)

@@ -78,6 +78,9 @@ SCORE_SEED = 2026  # the reference showers come from a stream derived from it (s
 TRAIN_SEED = 1  # the official training set: simulate(n, particle, seed=TRAIN_SEED)
 TRAIN_SIZE = 50_000  # its size
 COPYING_THRESHOLD = -3.0  # copying statistic below this: the entry is flagged as copying
+# fewer scored showers than this give one or two cells of the partition: the statistic is reported,
+# but too noisy to flag an entry (a barely trained model in quick mode could be flagged by chance)
+COPYING_MIN_N = 300
 _REFERENCE_STREAM = 0x5C0DE  # spawn key of the reference stream: no integer seed of simulate reaches it
 _HOLDOUT_STREAM = 0x401D  # spawn key of the holdout showers of the copying test
 _VISIBLE_FRACTION = {"e+": 0.19, "gamma": 0.19, "pi+": 0.09}  # median E_tot / E_inc of the simulator
@@ -144,7 +147,7 @@ class ChallengeScore:
     w1_normalized: float  # mean over observables of W1 / (standard deviation in the reference)
     showers_per_second: float  # n / wall-clock time of one call generate(energies)
     copying_z: float  # C_T of Meehan et al. against the training set: << 0 copies, 0 fresh, > 0 far
-    copies: bool  # copying_z < COPYING_THRESHOLD: the entry reproduces its training showers
+    copies: bool  # copying_z < COPYING_THRESHOLD (and n >= COPYING_MIN_N): it reproduces its training showers
     memory_mb: float  # size of what the generator keeps in memory (MB); NaN when unknown
     train_n: int  # showers in the training set of the copying test
     reference: Showers = field(repr=False)
@@ -157,6 +160,7 @@ class ChallengeScore:
             f"mean normalized W1 {self.w1_normalized:.3f}, {self.showers_per_second:,.0f} showers/s, "
             f"{memory}, copying statistic {self.copying_z:+.1f}"
             + (" -> COPIES its training showers" if self.copies else "")
+            + (f" (n < {COPYING_MIN_N}: too few showers to flag copying)" if self.n < COPYING_MIN_N else "")
         )
 
 
@@ -213,7 +217,8 @@ def score(
        dividing each by the reference standard deviation.
     4. Speed: n divided by the wall-clock time of the timed ``generate`` call (GPU work included).
     5. Copying: ``copying_statistic(training, reference, generated)`` (Meehan et al.); the entry
-       is flagged (``copies``) when it is below ``COPYING_THRESHOLD`` = -3.
+       is flagged (``copies``) when it is below ``COPYING_THRESHOLD`` = -3 and at least
+       ``COPYING_MIN_N`` = 300 showers were scored (fewer are too few cells to flag anyone).
     6. Memory: ``size_bytes`` if given, else ``memory_bytes(generate)`` (the tensors and arrays
        the generator holds: parameters and buffers of a module, arrays in a closure or in the
        globals it names).
@@ -270,7 +275,8 @@ def score(
     size = memory_bytes(generate) if size_bytes is None else size_bytes
     result = ChallengeScore(
         name, particle, n, seed, auc, distances, float(np.mean(normalized)), speed,
-        copying, bool(copying < COPYING_THRESHOLD), float("nan") if size is None else size / 1e6,
+        copying, bool(copying < COPYING_THRESHOLD and n >= COPYING_MIN_N),
+        float("nan") if size is None else size / 1e6,
         len(training), reference, generated,
     )  # fmt: skip
     if leaderboard is not None:
