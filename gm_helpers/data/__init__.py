@@ -1,6 +1,7 @@
 """Datasets of the course, all made or loaded locally: nothing here ever downloads.
 
-``gm.data.calorimeter`` (the CaloGAN-geometry shower simulator) and the dequantization helpers
+The physics stand-ins, ``gm.data.calorimeter`` (the CaloGAN-geometry shower simulator, lecture 05)
+and ``gm.data.lhco`` (LHC Olympics-style dijets, lecture 06), and the dequantization helpers
 (``gm.data.dequantize``) are imported on first use.
 """
 
@@ -9,12 +10,13 @@ import importlib
 from gm_helpers.data.mnist import load_mnist
 from gm_helpers.data.toy import TOY2D_NAMES, toy2d, toy2d_modes
 
-__all__ = ["TOY2D_NAMES", "calorimeter", "dequantize", "load_mnist", "toy2d", "toy2d_modes"]
+__all__ = ["TOY2D_NAMES", "calorimeter", "dequantize", "lhco", "load_mnist", "toy2d", "toy2d_modes"]
+_SIMULATORS = ("calorimeter", "lhco")
 
 
 def __getattr__(name: str):
-    if name == "calorimeter":
-        return importlib.import_module("gm_helpers.data.calorimeter")
+    if name in _SIMULATORS:
+        return importlib.import_module(f"gm_helpers.data.{name}")
     dequantization = importlib.import_module("gm_helpers.data.dequantization")
     if name in dequantization.__all__:
         return getattr(dequantization, name)
