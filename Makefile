@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 QUICK_FLAG := $(if $(filter 1 true yes TRUE YES True,$(QUICK)),--quick,)
 JOBS   ?= auto
 
-.PHONY: venv lab run test exercises bench lint doctor clean site
+.PHONY: venv lab run test exercises pretrain bench lint doctor clean site
 
 NBGRADER_SERVER := formgrader validate_assignment assignment_list course_list
 # JupyterLab refuses to start as root without --allow-root (containers, many hub images run as root)
@@ -37,6 +37,9 @@ test: venv  ## lint, then the whole test suite (unit tests, doctests, notebooks)
 
 exercises: venv  ## regenerate exercises/ from solutions/
 	$(PY) -m gm_helpers exercises
+
+pretrain: venv  ## remake the shipped checkpoints of the long trainings (full mode, ~20 min on 2 cores)
+	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-2} $(PY) -m gm_helpers pretrain $(NAMES)
 
 bench: venv  ## quick-mode timing of every notebook (figures go to bench/RESULTS.md)
 	$(PY) -m gm_helpers run --quick

@@ -9,6 +9,7 @@ Where things are (one idea per module; a lecture's code is found under its name)
 
 - ``core``: device, quick mode, seeds, caches; ``train``: the training contract (below);
   ``model``: save / load of every model; ``nets``: the MLP builder and ``Condition``;
+  ``pretrained``: the checkpoints shipped for trainings longer than ~2 minutes on a CPU;
 - the families, one package each, in lecture order: ``gan`` (01-02), ``vae`` (03), ``flows`` (04);
 - the physics sections: the data in ``data`` (``data.calorimeter``, ...), the methods in a package
   named after the lecture (``calorimeter`` for 05);
@@ -43,6 +44,7 @@ _SUBMODULES = (
     "nets",
     "notebooks",
     "plotting",
+    "pretrained",
     "train",
     "vae",
 )

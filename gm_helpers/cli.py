@@ -1,4 +1,4 @@
-"""``python -m gm_helpers run | exercises | doctor``: the course's command line."""
+"""``python -m gm_helpers run | exercises | pretrain | doctor``: the course's command line."""
 
 from __future__ import annotations
 
@@ -94,6 +94,28 @@ def _mnist_sources() -> str:
     return "; ".join(sources)
 
 
+def _pretrain(names: list[str]) -> int:
+    """Run, in full mode with TRAIN = True, each notebook that makes one of the checkpoints ``names``."""
+    from gm_helpers import notebooks, pretrained
+
+    unknown = set(names) - set(pretrained.CHECKPOINTS)
+    if unknown:
+        known = ", ".join(pretrained.CHECKPOINTS)
+        print(f"no checkpoint called {', '.join(sorted(unknown))}; there are {known}")
+        return 2
+    wanted = [pretrained.CHECKPOINTS[name] for name in names or pretrained.CHECKPOINTS]
+    paths = sorted({notebooks.ROOT / c.notebook for c in wanted})
+    os.environ[pretrained.PRETRAIN_ENV] = "1"  # train_or_load saves what it trains
+    runs = notebooks.run_notebooks(
+        paths, quick=False, out_dir=notebooks.ROOT / "build" / "pretrain", parameters={"TRAIN": True}
+    )
+    print(notebooks.format_table(runs))
+    for checkpoint in wanted:
+        print(f"{pretrained.path(checkpoint.name).relative_to(notebooks.ROOT)}: "
+              f"{pretrained.path(checkpoint.name).stat().st_size / 1e6:.1f} MB")  # fmt: skip
+    return 0 if all(run.status == "ok" for run in runs) else 1
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m gm_helpers", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -103,6 +125,8 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--out", type=Path, default=None, help="folder for the executed copies")
     exercises = commands.add_parser("exercises", help="generate exercises/ from solutions/")
     exercises.add_argument("--check", action="store_true", help="fail when exercises/ is stale")
+    pretrain = commands.add_parser("pretrain", help="make the shipped checkpoints (gm_helpers.pretrained)")
+    pretrain.add_argument("names", nargs="*", help="checkpoints to make (default: all)")
     commands.add_parser("doctor", help="report versions, device, GPU memory and data sources")
     args = parser.parse_args(argv)
 
@@ -123,6 +147,8 @@ def main(argv: list[str] | None = None) -> int:
         for path in notebooks.generate_exercises():
             print(f"wrote {path.relative_to(notebooks.ROOT)}")
         return 0
+    if args.command == "pretrain":
+        return _pretrain(args.names)
     from gm_helpers.core import quick_mode
 
     quick = args.quick or quick_mode()

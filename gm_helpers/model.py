@@ -22,7 +22,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-__all__ = ["Model", "built_by"]
+__all__ = ["Model", "built_by", "checkpoint_info"]
 
 _PLAIN = (type(None), bool, int, float, str)
 FORMAT = "gm_helpers-checkpoint-1"
@@ -94,15 +94,26 @@ class Model(nn.Module):
         """The arguments that rebuild this model (before its weights are loaded)."""
         return dict(self.__dict__.get("_config", {}))
 
-    def save(self, path: str | Path) -> Path:
-        """Write configuration and weights to ``path`` (a ``.pt`` file); returns the path."""
+    def save(self, path: str | Path, *, half: bool = False, info: dict | None = None) -> Path:
+        """Write configuration and weights to ``path`` (a ``.pt`` file); returns the path.
+
+        ``half``: store the floating-point parameters in float16 (half the size; buffers such as a
+        fitted coding keep their precision); ``load`` turns them back into the model's dtype.
+        ``info``: plain values kept beside the weights (``checkpoint_info`` reads them).
+        """
         config = self.get_config()
         _check_plain(config, f"the argument of {type(self).__name__}")
+        _check_plain(info, "info")
         factory = self.__dict__.get("_factory", type(self))
-        state = {k: v.detach().cpu() for k, v in self.state_dict().items()}
+        parameters = {name for name, _ in self.named_parameters()}
+        state = {}
+        for k, v in self.state_dict().items():
+            v = v.detach().cpu()
+            state[k] = v.half() if half and k in parameters and v.is_floating_point() else v
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        torch.save({"format": FORMAT, "factory": _name(factory), "config": config, "state": state}, path)
+        blob = {"format": FORMAT, "factory": _name(factory), "config": config, "state": state, "info": info}
+        torch.save(blob, path)
         return path
 
     @classmethod
@@ -112,14 +123,24 @@ class Model(nn.Module):
         Raises a ``ValueError`` when the file is not a course checkpoint or holds another kind of
         model than ``cls``.
         """
-        blob = torch.load(Path(path), map_location="cpu", weights_only=True)
-        if not isinstance(blob, dict) or blob.get("format") != FORMAT:
-            raise ValueError(f"{path} is not a gm_helpers checkpoint (made by Model.save)")
+        blob = _read(path)
         model = _resolve(blob["factory"])(**blob["config"])
         if not isinstance(model, cls):
             raise ValueError(f"{path} holds a {type(model).__name__}, not a {cls.__name__}")
         model.load_state_dict(blob["state"])
         return model.to(device).eval()
+
+
+def _read(path: str | Path) -> dict:
+    blob = torch.load(Path(path), map_location="cpu", weights_only=True)
+    if not isinstance(blob, dict) or blob.get("format") != FORMAT:
+        raise ValueError(f"{path} is not a gm_helpers checkpoint (made by Model.save)")
+    return blob
+
+
+def checkpoint_info(path: str | Path) -> dict | None:
+    """The ``info`` saved beside the weights of the checkpoint at ``path`` (None if none was given)."""
+    return _read(path).get("info")
 
 
 def built_by(factory, model: Model, **config) -> Model:

@@ -46,12 +46,14 @@ def run_notebooks(
     kernel_name: str = "python3",
     timeout: int | None = None,
     strict: bool = True,
+    parameters: dict | None = None,
 ) -> list[NotebookRun]:
     """Execute each notebook with papermill (``QUICK`` parameter and ``GM_QUICK`` set to ``quick``)
     into ``out_dir``, one after the other. Returns one record each.
 
     With ``strict`` (lectures, solutions) a check that does not pass fails the notebook; without it
-    (an untouched exercise, run as a participant's "Run All") checks report instead of raising."""
+    (an untouched exercise, run as a participant's "Run All") checks report instead of raising.
+    ``parameters``: more values for the notebooks' ``parameters`` cells (e.g. ``{"TRAIN": True}``)."""
     import papermill
 
     os.environ["GM_QUICK"] = "1" if quick else "0"
@@ -66,7 +68,7 @@ def run_notebooks(
             papermill.execute_notebook(
                 str(notebook),
                 str(output),
-                parameters={"QUICK": quick},
+                parameters={"QUICK": quick, **(parameters or {})},
                 kernel_name=kernel_name,
                 cwd=str(notebook.parent),
                 progress_bar=False,
