@@ -3,8 +3,7 @@ CPU takes in full mode), here in quick mode: it loads the checkpoint, says so, a
 
 from __future__ import annotations
 
-import json
-
+import nbformat
 import pytest
 
 from gm_helpers import notebooks, pretrained
@@ -20,6 +19,6 @@ def test_notebook_runs_on_the_shipped_checkpoints(notebook, tmp_path, monkeypatc
     monkeypatch.setenv("GM_STRICT_CHECKS", "1")
     (run,) = notebooks.run_notebooks([notebook], quick=True, out_dir=tmp_path, parameters={"TRAIN": False})
     assert run.status == "ok", run.status
-    cells = json.loads(run.output.read_text())["cells"]
-    text = "".join(o.get("text", "") for c in cells if c["cell_type"] == "code" for o in c["outputs"])
+    cells = nbformat.read(run.output, as_version=4).cells
+    text = "".join(o.get("text", "") for c in cells if c.cell_type == "code" for o in c.outputs)
     assert "loaded the pretrained" in text and "Set TRAIN = True to train it here" in text
