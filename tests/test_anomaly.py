@@ -324,6 +324,38 @@ def test_weak_classifier_scores_every_event_with_a_classifier_that_never_saw_it(
     assert np.all(weak_classifier_scores(x, y, folds=5, ensemble=2, classifier=_Tattletale()) == 0)
 
 
+class _FoldId(ClassifierMixin, BaseEstimator):
+    """Scores every event with the number of the fit it came from (0.1, 0.2, ...)."""
+
+    fits = 0
+
+    def fit(self, x, y):
+        type(self).fits += 1
+        self.classes_, self.value_ = np.array([0, 1]), 0.1 * type(self).fits
+        return self
+
+    def predict_proba(self, x):
+        return np.stack([1 - np.full(len(x), self.value_), np.full(len(x), self.value_)], axis=1)
+
+
+def test_weak_classifier_scores_other_events_by_one_fold_each():
+    rng = np.random.default_rng(3)
+    x, y = rng.random((1000, 2)), rng.random(1000) < 0.3
+    _FoldId.fits = 0
+    inside, other = weak_classifier_scores(
+        x, y, folds=5, classifier=_FoldId(), apply_to=rng.random((5000, 2))
+    )
+    values = 0.1 * np.arange(1, 6)
+    # one classifier each, like the events of x (an average of the five would give 0.3 to every event,
+    # scattering less than the out-of-fold scores and so passing high thresholds less often)
+    for scores in (inside, other):
+        assert np.all(np.isclose(scores[:, None], values).any(axis=1))
+        assert np.allclose(np.bincount(np.rint(scores * 10).astype(int), minlength=6)[1:] / len(scores), 0.2,
+                           atol=0.03)  # fmt: skip
+    _, unseen = weak_classifier_scores(x, y, folds=5, classifier=_Tattletale(), apply_to=x[:7] + 2.0)
+    assert np.all(unseen == 0)
+
+
 def test_weak_classifier_on_noise_labels_gives_auc_one_half():
     rng = np.random.default_rng(1)
     x, y = rng.normal(size=(4000, 4)), rng.random(4000) < 0.5
@@ -358,3 +390,6 @@ def test_cwola_and_cathode_find_a_large_signal():
     scores = cathode(data, model, n_samples=len(truth))
     assert scores.shape == truth.shape
     assert max_sic(scores, truth) > 2
+    everywhere = cathode(data, model, n_samples=len(truth), everywhere=True)
+    assert everywhere.shape == (len(data),)
+    assert np.array_equal(everywhere[data.in_region()], scores)  # the same out-of-fold scores inside

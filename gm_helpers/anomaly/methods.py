@@ -277,8 +277,8 @@ def _default_classifier(seed: int) -> HistGradientBoostingClassifier:
 
 
 def weak_classifier_scores(
-    x, y, folds: int = 5, seed: int = 0, ensemble: int = 1, classifier=None
-) -> np.ndarray:
+    x, y, folds: int = 5, seed: int = 0, ensemble: int = 1, classifier=None, apply_to=None
+) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
     """Out-of-fold classifier scores: P(y = 1 | x) for every row of ``x``, each from a classifier that
     was trained on the other ``folds - 1`` folds (stratified, shuffled with ``seed``) and never saw it.
 
@@ -288,6 +288,11 @@ def weak_classifier_scores(
         ensemble: average the scores of this many runs (different folds and classifier seeds).
         classifier: a scikit-learn classifier (cloned for every fold; its ``random_state``, if any,
             is set from ``seed``); default ``HistGradientBoostingClassifier`` with early stopping.
+        apply_to: other events (m, d) that no classifier was trained on (e.g. the side bands of a bump
+            hunt): then the scores of ``x`` and the scores of these, each event scored like those of
+            ``x``, by *one* fold's classifier (a random fold). Not by the average of all the folds:
+            an average of k classifiers scatters less than one, so fewer of these events would
+            pass a high threshold than events of ``x``, and a cut would sculpt the spectrum.
     """
     x = np.asarray(to_numpy(x), dtype=np.float64)
     x = x.reshape(len(x), -1)
@@ -300,23 +305,34 @@ def weak_classifier_scores(
         raise ValueError(f"folds must be an integer >= 2 and at most the size of each class, got {folds}")
     if not isinstance(ensemble, int) or ensemble < 1:
         raise ValueError(f"ensemble must be an integer >= 1, got {ensemble!r}")
-    scores = np.zeros(len(x))
+    other = (
+        None if apply_to is None else np.asarray(to_numpy(apply_to), dtype=np.float64).reshape(-1, x.shape[1])
+    )
+    scores, other_scores = np.zeros(len(x)), np.zeros(0 if other is None else len(other))
     for member in range(ensemble):
         split = StratifiedKFold(folds, shuffle=True, random_state=seed + member)
-        for train, test in split.split(x, y):
+        other_fold = np.random.default_rng([seed, member]).integers(folds, size=len(other_scores))
+        for fold, (train, test) in enumerate(split.split(x, y)):
             model = _default_classifier(seed + member) if classifier is None else clone(classifier)
             if "random_state" in model.get_params():
                 model.set_params(random_state=seed + member)
             model.fit(x[train], y[train])
             scores[test] += model.predict_proba(x[test])[:, 1] / ensemble
-    return scores
+            mine = other_fold == fold
+            if mine.any():
+                other_scores[mine] += model.predict_proba(other[mine])[:, 1] / ensemble
+    return scores if other is None else (scores, other_scores)
 
 
-def _data_against(data: np.ndarray, reference: np.ndarray, **kfold) -> np.ndarray:
-    """Scores of the ``data`` rows from a k-fold classifier of ``data`` (1) against ``reference`` (0)."""
+def _data_against(data: np.ndarray, reference: np.ndarray, **kfold):
+    """Scores of the ``data`` rows from a k-fold classifier of ``data`` (1) against ``reference`` (0)
+    (and, with ``apply_to``, the scores of those events too)."""
     x = np.concatenate([data, reference])
     y = np.concatenate([np.ones(len(data)), np.zeros(len(reference))])
-    return weak_classifier_scores(x, y, **kfold)[: len(data)]
+    scores = weak_classifier_scores(x, y, **kfold)
+    if isinstance(scores, tuple):
+        return scores[0][: len(data)], scores[1]
+    return scores[: len(data)]
 
 
 # --- the methods ------------------------------------------------------------------------------------
@@ -361,15 +377,30 @@ def anode(
 
 def cathode(
     data: Events,
-    flow: SidebandFlow,
+    flow: SidebandFlow | None,
     n_samples: int | None = None,
     bandwidth: float = 0.01,
     region=SIGNAL_REGION,
+    everywhere: bool = False,
+    samples: Events | None = None,
     **kfold,
 ) -> np.ndarray:
     """CATHODE: SR data against ``n_samples`` background samples from the side-band ``flow``
-    (``cathode_samples``; default 4 per SR event, as the paper's 400k for ~100k SR events)."""
-    sr = data[data.in_region(region)]
-    n_samples = 4 * len(sr) if n_samples is None else n_samples
-    samples = cathode_samples(flow, sr.mjj, n_samples, bandwidth, kfold.get("seed", 0), region)
-    return _data_against(sr.features, samples.features, **kfold)
+    (``cathode_samples``; default 4 per SR event, as the paper's 400k for ~100k SR events).
+
+    With ``everywhere=True`` it returns a score for *every* event of ``data`` (for a bump hunt): the
+    SR events' out-of-fold scores, and the others' scores by one fold classifier each (at random).
+    ``samples``: background samples drawn before (``cathode_samples``), to classify several data sets
+    against the same samples; ``flow`` is then not used."""
+    inside = data.in_region(region)
+    sr = data[inside]
+    if samples is None:
+        n_samples = 4 * len(sr) if n_samples is None else n_samples
+        samples = cathode_samples(flow, sr.mjj, n_samples, bandwidth, kfold.get("seed", 0), region)
+    if not everywhere:
+        return _data_against(sr.features, samples.features, **kfold)
+    scores = np.zeros(len(data))
+    scores[inside], scores[~inside] = _data_against(
+        sr.features, samples.features, apply_to=data[~inside].features, **kfold
+    )
+    return scores
