@@ -196,36 +196,54 @@ def test_bump_hunt_finds_an_injected_signal():
 # --- the preprocessing and the flows ----------------------------------------------------------------------
 
 
+def _positive(x):
+    """The first two features made positive (log-normal), as the jet masses are."""
+    x = np.array(x, dtype=np.float64)
+    x[:, :2] = np.exp(x[:, :2])
+    return x
+
+
 def _gaussian_events(n: int, seed: int, shift: float = 0.0, scale: float = 1.0) -> Events:
     rng = np.random.default_rng(seed)
     x = rng.normal(shift, scale, (n, 4)) * np.array([0.05, 0.1, 0.2, 0.3]) + np.array([0.1, 0.2, 0.5, 0.5])
     return Events(rng.uniform(*SIGNAL_REGION, n), x, np.zeros(n, dtype=bool))
 
 
-def test_logit_scaler_inverts_and_stays_finite_at_and_beyond_the_ends():
-    x = torch.as_tensor(_gaussian_events(5000, seed=0).features, dtype=torch.float32)
-    scaler = LogitScaler.fit(x)
+@pytest.mark.parametrize("log", [(), (0, 1)])
+def test_logit_scaler_inverts_and_stays_finite_at_and_beyond_the_ends(log):
+    x = torch.as_tensor(_positive(_gaussian_events(5000, seed=0).features), dtype=torch.float32)
+    scaler = LogitScaler.fit(x, log=log)
     y, _ = scaler(x)
     torch.testing.assert_close(scaler.inverse(y), x, atol=2e-5, rtol=1e-4)
     assert abs(float(y.mean())) < 1e-3 and abs(float(y.std()) - 1) < 1e-2  # standardized
-    ends = torch.stack([x.min(0).values, x.max(0).values, x.min(0).values - 10, x.max(0).values + 10])
+    ends = torch.stack([x.min(0).values, x.max(0).values, x.min(0).values / 10, x.max(0).values + 10])
     y, logdet = scaler(ends)
     assert torch.isfinite(y).all() and torch.isfinite(logdet).all()
 
 
-def test_logit_scaler_log_jacobian_against_autograd():
-    scaler = LogitScaler.fit(_gaussian_events(2000, seed=1).features).double()
-    for x in torch.as_tensor(_gaussian_events(5, seed=2).features, dtype=torch.float64):
+@pytest.mark.parametrize("log", [(), (0, 1)])
+def test_logit_scaler_log_jacobian_against_autograd(log):
+    scaler = LogitScaler.fit(_positive(_gaussian_events(2000, seed=1).features), log=log).double()
+    for x in torch.as_tensor(_positive(_gaussian_events(5, seed=2).features), dtype=torch.float64):
         jacobian = torch.autograd.functional.jacobian(lambda v: scaler(v[None])[0][0], x)
         _, logdet = scaler(x[None])
         assert float(logdet) == pytest.approx(float(torch.linalg.slogdet(jacobian)[1]), abs=1e-6)
+
+
+def test_logit_scaler_takes_logs_of_positive_features_only():
+    x = _positive(_gaussian_events(100, seed=4).features)
+    scaler = LogitScaler.fit(x, log=(0,))
+    assert scaler.log.tolist() == [1.0, 0.0, 0.0, 0.0]
+    x[0, 0] = -0.1
+    with pytest.raises(ValueError, match="positive"):
+        LogitScaler.fit(x, log=(0,))
 
 
 def test_sideband_flow_is_a_normalized_density_in_the_original_space():
     """exp(log_prob) integrates to 1 over the support of the preprocessing (a box), checked by Monte
     Carlo with uniform points: without the scaler's log-Jacobian it would be ~3e-4 here."""
     events = _gaussian_events(20_000, seed=3)
-    model = SidebandFlow(events, transforms=2, hidden=(32, 32))
+    model = SidebandFlow(events, transforms=2, hidden=(32, 32), log_masses=False)
     model.fit(steps=60, batch_size=256, device="cpu", progress=False)  # a non-trivial flow
     low, high = model.scaler.low.double().numpy(), model.scaler.high.double().numpy()
     rng = np.random.default_rng(4)
@@ -247,8 +265,8 @@ def test_anode_ratio_of_two_flows_follows_the_true_density_ratio():
     sr = Events.concatenate(sr_background, sr_signal)
     kwargs = dict(steps=250, batch_size=256, device="cpu", progress=False)
     outer, inner = (
-        SidebandFlow(background, transforms=2, hidden=(32, 32)),
-        SidebandFlow(sr, transforms=2, hidden=(32, 32)),
+        SidebandFlow(background, transforms=2, hidden=(32, 32), log_masses=False),
+        SidebandFlow(sr, transforms=2, hidden=(32, 32), log_masses=False),
     )
     outer.fit(**kwargs)
     inner.fit(**kwargs)

@@ -57,6 +57,11 @@ class LogitScaler(nn.Module):
     """The preprocessing of CATHODE: per feature, x -> u = (x - lo) / (hi - lo) in (0, 1), then
     logit(u), then standardization: y = (logit(u) - mean) / std. Invertible, with its log-Jacobian.
 
+    Features named in ``log`` (positive ones, such as jet masses) are replaced by their logarithm
+    first. A jet mass is close to log-normal with a long tail; without the logarithm the min-max
+    scaling squeezes its bulk into a small corner of the flow's range, and a small flow then
+    misses the tail (here: the 90 % quantile of dm in the signal region 9 % low).
+
     lo and hi are the minimum and maximum of the data it is fitted on, widened by ``margin`` times
     the range on each side, so that the fitted data map well inside (0, 1) and new events a little
     beyond the fitted range are still mapped faithfully. Values at or beyond lo / hi are clamped to
@@ -76,17 +81,23 @@ class LogitScaler(nn.Module):
 
     def __init__(self, features: int):
         super().__init__()
-        for name, value in (("low", 0.0), ("high", 1.0), ("mean", 0.0), ("std", 1.0)):
+        for name, value in (("low", 0.0), ("high", 1.0), ("mean", 0.0), ("std", 1.0), ("log", 0.0)):
             self.register_buffer(name, torch.full((features,), value))
 
     @classmethod
-    def fit(cls, x, margin: float = 0.05) -> LogitScaler:
-        """The scaler fitted on ``x`` (n, features), an array or a tensor."""
+    def fit(cls, x, margin: float = 0.05, log: Sequence[int] = ()) -> LogitScaler:
+        """The scaler fitted on ``x`` (n, features), an array or a tensor; ``log``: the indices of
+        the (positive) features to take the logarithm of first."""
         x = np.asarray(to_numpy(x), dtype=np.float64)
         if x.ndim != 2 or len(x) < 2 or not np.all(np.isfinite(x)):
             raise ValueError(f"expected finite data of shape (n >= 2, features), got shape {x.shape}")
         if margin < 0:
             raise ValueError(f"margin must be >= 0, got {margin}")
+        logged = np.zeros(x.shape[1], dtype=bool)
+        logged[list(log)] = True
+        if np.any(x[:, logged] <= 0):
+            raise ValueError(f"features {list(log)} must be positive to take their logarithm")
+        x = np.where(logged, np.log(np.where(logged, x, 1.0)), x)
         low, high = x.min(0), x.max(0)
         width = np.maximum(high - low, 1e-12)
         low, high = low - margin * width, high + margin * width
@@ -98,22 +109,27 @@ class LogitScaler(nn.Module):
             ("high", high),
             ("mean", logit.mean(0)),
             ("std", logit.std(0) + 1e-6),
+            ("log", logged.astype(np.float32)),
         ):
             getattr(scaler, name).copy_(torch.as_tensor(value))
         return scaler
 
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
         """(y, log |det dy/dx|), shapes (n, features) and (n,)."""
+        logged = self.log.bool()
+        log_x = torch.log(torch.where(logged, x, torch.ones_like(x)).clamp_min(1e-30))
+        x = torch.where(logged, log_x, x)
         width = self.high - self.low
         u = ((x - self.low) / width).clamp(self.eps, 1 - self.eps)
         v = ((self.high - x) / width).clamp(self.eps, 1 - self.eps)  # 1 - u, without cancellation
         y = (torch.log(u) - torch.log(v) - self.mean) / self.std
-        logdet = -(torch.log(u) + torch.log(v) + torch.log(width * self.std)).sum(1)
+        logdet = -(torch.log(u) + torch.log(v) + torch.log(width * self.std) + log_x).sum(1)
         return y, logdet
 
     def inverse(self, y: Tensor) -> Tensor:
         """x from y (the inverse of ``forward`` inside (lo, hi))."""
-        return self.low + (self.high - self.low) * torch.sigmoid(y * self.std + self.mean)
+        x = self.low + (self.high - self.low) * torch.sigmoid(y * self.std + self.mean)
+        return torch.where(self.log.bool(), torch.exp(x), x)
 
 
 # --- the conditional density model of ANODE and CATHODE -----------------------------------------------
@@ -149,6 +165,8 @@ class SidebandFlow(Model):
             unfitted model (``SidebandFlow.load`` does so before loading the buffers).
         transforms, hidden, bins, tail_bound: those of ``gm.flows.nsf``.
         margin: that of ``LogitScaler.fit``.
+        log_masses: take the logarithm of the jet masses mj1 and dm before the logit scaling (see
+            ``LogitScaler``; without it our flows miss the tail of dm in the signal region).
         seed: seed of the flow's initialization.
 
     Example:
@@ -166,6 +184,7 @@ class SidebandFlow(Model):
         bins: int = 8,
         tail_bound: float = 3.0,
         margin: float = 0.05,
+        log_masses: bool = True,
         seed: int = 0,
     ):
         super().__init__()
@@ -178,7 +197,7 @@ class SidebandFlow(Model):
             self.scaler = LogitScaler(features)
             self.register_buffer("mjj_scale", torch.tensor([0.0, 1.0]))  # mean, std of mjj
         else:
-            self.scaler = LogitScaler.fit(events.features, margin)
+            self.scaler = LogitScaler.fit(events.features, margin, log=(0, 1) if log_masses else ())
             scale = [float(events.mjj.mean()), float(events.mjj.std()) + 1e-6]
             self.register_buffer("mjj_scale", torch.tensor(scale))
 
