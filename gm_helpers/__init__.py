@@ -11,8 +11,8 @@ Where things are (one idea per module; a lecture's code is found under its name)
   ``model``: save / load of every model; ``nets``: the MLP builder and ``Condition``;
   ``pretrained``: the checkpoints shipped for trainings longer than ~2 minutes on a CPU;
 - the families, one package each, in lecture order: ``gan`` (01-02), ``vae`` (03), ``flows`` (04);
-- the physics sections: the data in ``data`` (``data.calorimeter``, ...), the methods in a package
-  named after the lecture (``calorimeter`` for 05);
+- the physics sections: the data in ``data`` (``data.calorimeter``, ``data.lhco``, ...), the methods
+  in a package named after the lecture (``calorimeter`` for 05, ``anomaly`` for 06);
 - ``metrics``, ``plotting``; ``checks`` (exercise feedback) and ``exercises`` (the checks of each
   exercise, one module per notebook); ``notebooks`` and ``cli`` (tooling).
 
@@ -31,6 +31,7 @@ import importlib
 from gm_helpers.core import get_device, quick_mode, seed_everything
 
 _SUBMODULES = (
+    "anomaly",
     "calorimeter",
     "checks",
     "cli",
