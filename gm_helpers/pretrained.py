@@ -65,6 +65,16 @@ def _shower_auc(model) -> float:
                      training=training_showers(5000)).auc  # fmt: skip
 
 
+def _lhco_nll(region: str) -> Callable[[Model], float]:
+    def nll(flow) -> float:
+        from gm_helpers.data import lhco
+
+        events = getattr(lhco.simulate(200_000, seed=12_345), region)()  # events no flow was trained on
+        return -float(flow.log_prob(events).mean())
+
+    return nll
+
+
 @dataclass(frozen=True)
 class Checkpoint:
     """A shipped checkpoint: the class it loads into, the notebook that makes it, and its figure."""
@@ -79,6 +89,7 @@ class Checkpoint:
 
 
 _SHOWER_AUC = "classifier AUC of 2,000 showers against the simulator (gm.calorimeter.score)"
+_LECTURE_06 = "lectures/06_anomaly_detection.ipynb"
 CHECKPOINTS = {
     c.name: c
     for c in [
@@ -89,6 +100,12 @@ CHECKPOINTS = {
                    _SHOWER_AUC, _shower_auc, tolerance=0.02),
         Checkpoint("caloflow", "gm_helpers.calorimeter:CaloFlow", "lectures/05_calorimeter.ipynb", "about 5",
                    _SHOWER_AUC, _shower_auc, tolerance=0.02),
+        Checkpoint("lecture06-sideband-flow", "gm_helpers.anomaly:SidebandFlow", _LECTURE_06, "about 7",
+                   "NLL per event of fresh side-band events", _lhco_nll("sidebands"), tolerance=0.01),
+        Checkpoint("lecture06-control-flow", "gm_helpers.anomaly:SidebandFlow", _LECTURE_06, "about 7",
+                   "NLL per event of fresh side-band events", _lhco_nll("sidebands"), tolerance=0.01),
+        Checkpoint("lecture06-sr-flow", "gm_helpers.anomaly:SidebandFlow", _LECTURE_06, "about 1",
+                   "NLL per event of fresh signal-region events", _lhco_nll("signal_region"), tolerance=0.01),
     ]
 }  # fmt: skip
 
