@@ -38,7 +38,7 @@ test: venv  ## lint, then the whole test suite (unit tests, doctests, notebooks)
 exercises: venv  ## regenerate exercises/ from solutions/
 	$(PY) -m gm_helpers exercises
 
-pretrain: venv  ## remake the shipped checkpoints of the long trainings (full mode, ~20 min on 2 cores)
+pretrain: venv  ## remake the shipped checkpoints of the long trainings (full mode, ~30 min on 2 cores)
 	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-2} $(PY) -m gm_helpers pretrain $(NAMES)
 
 bench: venv  ## quick-mode timing of every notebook (figures go to bench/RESULTS.md)
