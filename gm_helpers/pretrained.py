@@ -38,7 +38,7 @@ from pathlib import Path
 import torch
 
 from gm_helpers.core import get_device, quick_mode
-from gm_helpers.model import Model, checkpoint_info
+from gm_helpers.model import Model, _resolve, checkpoint_info
 from gm_helpers.train import History, seeded
 
 __all__ = ["CHECKPOINTS", "Checkpoint", "load", "path", "should_train", "train_or_load"]
@@ -146,19 +146,23 @@ def _history_from_plain(plain: dict) -> History:
     return history
 
 
-def load(name: str, device: torch.device | str | None = None) -> tuple[Model, History]:
-    """The shipped checkpoint ``name`` and the history of its training, on ``device``
-    (default: ``gm.get_device()``)."""
+def _load(name: str, device) -> tuple[Model, History, dict]:
     file = path(name)
     if not file.exists():
         raise FileNotFoundError(
             f"{file} is missing: run `make pretrain` (about {CHECKPOINTS[name].minutes} min for this one), "
             "or train here with TRAIN = True"
         )
-    module, _, cls = CHECKPOINTS[name].model_class.partition(":")
-    model_class = getattr(__import__(module, fromlist=[cls]), cls)
-    model = model_class.load(file, device=device or get_device())
-    return model, _history_from_plain(checkpoint_info(file)["history"])
+    model = _resolve(CHECKPOINTS[name].model_class).load(file, device=device or get_device())
+    info = checkpoint_info(file)
+    return model, _history_from_plain(info["history"]), info
+
+
+def load(name: str, device: torch.device | str | None = None) -> tuple[Model, History]:
+    """The shipped checkpoint ``name`` and the history of its training, on ``device``
+    (default: ``gm.get_device()``)."""
+    model, history, _ = _load(name, device)
+    return model, history
 
 
 def train_or_load(
@@ -167,8 +171,7 @@ def train_or_load(
     """``train_fn()`` when ``should_train(train)``, else the shipped checkpoint ``name``; see the
     module docstring. ``train_fn`` returns ``(model, history)``, like ``load``."""
     if not should_train(train):
-        model, history = load(name)
-        info = checkpoint_info(path(name))
+        model, history, info = _load(name, None)
         made = info["made"]
         print(
             f"loaded the pretrained {name!r} ({made['notebook']}, {made['seconds'] / 60:.0f} min of training "
