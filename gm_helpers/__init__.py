@@ -12,7 +12,8 @@ Where things are (one idea per module; a lecture's code is found under its name)
   ``pretrained``: the checkpoints shipped for trainings longer than ~2 minutes on a CPU;
 - the families, one package each, in lecture order: ``gan`` (01-02), ``vae`` (03), ``flows`` (04);
 - the physics sections: the data in ``data`` (``data.calorimeter``, ``data.lhco``, ...), the methods
-  in a package named after the lecture (``calorimeter`` for 05, ``anomaly`` for 06);
+  in a package named after the lecture (``calorimeter`` for 05, ``anomaly`` for 06, ``inference``
+  for 07);
 - ``metrics``, ``plotting``; ``checks`` (exercise feedback) and ``exercises`` (the checks of each
   exercise, one module per notebook); ``notebooks`` and ``cli`` (tooling).
 
@@ -40,6 +41,7 @@ _SUBMODULES = (
     "exercises",
     "flows",
     "gan",
+    "inference",
     "metrics",
     "model",
     "nets",

@@ -1,5 +1,5 @@
 """Figures the notebooks draw again and again: HEP-style histogram comparisons, image grids,
-loss curves, 2-D densities and samples."""
+loss curves, 2-D densities and samples, corner plots of posteriors and P-P plots of their calibration."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from matplotlib.ticker import MaxNLocator
 
 from gm_helpers.core import to_numpy
 
-__all__ = ["density_2d", "hist_ratio", "image_grid", "loss_curves", "samples_2d"]
+__all__ = ["corner", "density_2d", "hist_ratio", "image_grid", "loss_curves", "pp_plot", "samples_2d"]
 
 
 def hist_ratio(
@@ -140,4 +140,93 @@ def density_2d(
         density = log_prob(grid).exp().reshape(n, n).cpu().numpy()
     ax.imshow(density, origin="lower", extent=(-lim, lim, -lim, lim), cmap=cmap)
     ax.set(title=title, aspect="equal")
+    return ax
+
+
+def corner(
+    samples: Mapping[str, object],
+    labels: Sequence[str],
+    truth=None,
+    bins: int = 40,
+    max_points: int = 3000,
+    fig=None,
+    weights: Mapping[str, object] | None = None,
+):
+    """Corner plot of posterior samples: 1-D histograms on the diagonal, 2-D scatter plots of up to
+    ``max_points`` samples below it, one colour per entry of ``samples`` (name -> (n, d)), the true
+    values as lines. ``weights``: name -> (n,) importance weights of that set (histograms only; the
+    scatter shows an equally weighted resample). Returns the figure."""
+    sets = {name: np.asarray(to_numpy(s), dtype=np.float64) for name, s in samples.items()}
+    d = len(labels)
+    if any(s.ndim != 2 or s.shape[1] != d for s in sets.values()):
+        raise ValueError(f"every sample set must have shape (n, {d}) for the {d} labels")
+    weights = {name: np.asarray(to_numpy(w), dtype=np.float64) for name, w in (weights or {}).items()}
+    fig = fig or plt.figure(figsize=(2.3 * d, 2.3 * d))
+    axes = fig.subplots(d, d, squeeze=False)
+    both = np.concatenate(list(sets.values()))
+    ranges = [np.quantile(both[:, j], [0.001, 0.999]) for j in range(d)]
+    rng = np.random.default_rng(0)
+    for k, (name, s) in enumerate(sets.items()):
+        colour, w = f"C{k}", weights.get(name)
+        shown = s[rng.choice(len(s), min(max_points, len(s)), p=None if w is None else w / w.sum())]
+        for i in range(d):
+            axes[i, i].hist(s[:, i], bins=np.linspace(*ranges[i], bins + 1), weights=w, density=True,
+                            histtype="step", color=colour, label=name)  # fmt: skip
+            for j in range(i):
+                axes[i, j].scatter(shown[:, j], shown[:, i], s=1, alpha=0.25, color=colour, rasterized=True)
+    for i in range(d):
+        for j in range(d):
+            ax = axes[i, j]
+            if j > i:
+                ax.set_visible(False)
+                continue
+            ax.set_xlim(*ranges[j])
+            if j < i:
+                ax.set_ylim(*ranges[i])
+            if truth is not None:
+                ax.axvline(truth[j], color="k", lw=0.8)
+                if j < i:
+                    ax.axhline(truth[i], color="k", lw=0.8)
+            ax.xaxis.set_major_locator(MaxNLocator(3))
+            ax.yaxis.set_major_locator(MaxNLocator(3))
+            ax.tick_params(labelsize=7)
+            ax.set_xlabel(labels[j] if i == d - 1 else "")
+            if i == d - 1:
+                ax.tick_params(axis="x", labelrotation=45)
+            else:
+                ax.set_xticklabels([])
+            if j == 0 and i > 0:
+                ax.set_ylabel(labels[i])
+            else:
+                ax.set_yticklabels([])
+            if i == j:
+                ax.set_yticks([])
+    axes[0, 0].legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.1, 1.0), frameon=False)
+    fig.subplots_adjust(wspace=0.08, hspace=0.08)
+    return fig
+
+
+def pp_plot(
+    levels, curves: Mapping[str, object], n: int, ax=None, title: str = "", xlabel: str = "credible level"
+):
+    """P-P (or expected-coverage) curves against the credible level, with the diagonal and its 95 %
+    band for ``n`` observations (binomial: where a calibrated curve falls 95 % of the time at each
+    level). ``curves``: name -> values at ``levels``. Returns the axis."""
+    from scipy import stats
+
+    levels = np.asarray(levels, dtype=np.float64)
+    ax = ax or plt.figure(figsize=(3.6, 3.6)).gca()
+    lo, hi = stats.binom.interval(0.95, n, levels)
+    ax.fill_between(levels, lo / n, hi / n, color="grey", alpha=0.25, lw=0, label="95 % band, calibrated")
+    ax.plot([0, 1], [0, 1], "k--", lw=0.8)
+    for name, values in curves.items():
+        ax.plot(levels, np.asarray(to_numpy(values)), label=name)
+    ax.set(
+        xlim=(0, 1),
+        ylim=(0, 1),
+        xlabel=xlabel,
+        ylabel="fraction of observations",
+        title=title,
+        aspect="equal",
+    )
     return ax

@@ -1,7 +1,8 @@
 """Datasets of the course, all made or loaded locally: nothing here ever downloads.
 
-The physics stand-ins, ``gm.data.calorimeter`` (the CaloGAN-geometry shower simulator, lecture 05)
-and ``gm.data.lhco`` (LHC Olympics-style dijets, lecture 06), and the dequantization helpers
+The physics stand-ins, ``gm.data.calorimeter`` (the CaloGAN-geometry shower simulator, lecture 05),
+``gm.data.lhco`` (LHC Olympics-style dijets, lecture 06) and ``gm.data.chirp`` (gravitational-wave-like
+chirps with an exact likelihood, lecture 07), and the dequantization helpers
 (``gm.data.dequantize``) are imported on first use.
 """
 
@@ -10,8 +11,8 @@ import importlib
 from gm_helpers.data.mnist import load_mnist
 from gm_helpers.data.toy import TOY2D_NAMES, toy2d, toy2d_modes
 
-__all__ = ["TOY2D_NAMES", "calorimeter", "dequantize", "lhco", "load_mnist", "toy2d", "toy2d_modes"]
-_SIMULATORS = ("calorimeter", "lhco")
+__all__ = ["TOY2D_NAMES", "calorimeter", "chirp", "dequantize", "lhco", "load_mnist", "toy2d", "toy2d_modes"]
+_SIMULATORS = ("calorimeter", "chirp", "lhco")
 
 
 def __getattr__(name: str):
