@@ -75,6 +75,13 @@ def _lhco_nll(region: str) -> Callable[[Model], float]:
     return nll
 
 
+def _posterior_nll(npe) -> float:
+    from gm_helpers.data import chirp
+
+    theta, x = chirp.Chirp().simulate(2000, seed=12_345)  # simulations no NPE was trained on
+    return -float(npe.cpu().log_prob(theta, x).mean())
+
+
 @dataclass(frozen=True)
 class Checkpoint:
     """A shipped checkpoint: the class it loads into, the notebook that makes it, and its figure."""
@@ -90,6 +97,7 @@ class Checkpoint:
 
 _SHOWER_AUC = "classifier AUC of 2,000 showers against the simulator (gm.calorimeter.score)"
 _LECTURE_06 = "lectures/06_anomaly_detection.ipynb"
+_LECTURE_07 = "lectures/07_simulation_based_inference.ipynb"
 CHECKPOINTS = {
     c.name: c
     for c in [
@@ -106,6 +114,8 @@ CHECKPOINTS = {
                    "NLL per event of fresh side-band events", _lhco_nll("sidebands"), tolerance=0.01),
         Checkpoint("lecture06-sr-flow", "gm_helpers.anomaly:SidebandFlow", _LECTURE_06, "about 1",
                    "NLL per event of fresh signal-region events", _lhco_nll("signal_region"), tolerance=0.01),
+        Checkpoint("lecture07-npe", "gm_helpers.inference:NPE", _LECTURE_07, "about 20",
+                   "-log q(theta | x) of 2,000 fresh simulations", _posterior_nll, tolerance=0.02),
     ]
 }  # fmt: skip
 

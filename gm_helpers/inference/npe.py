@@ -44,6 +44,8 @@ class SVDEmbedding(nn.Module):
         """Set the projection to the top singular vectors of ``waveforms`` (m, n_inputs); returns
         the fraction of their power each number of basis vectors keeps (cumulative, (n_basis,))."""
         w = np.asarray(to_numpy(waveforms), dtype=np.float64)
+        if w.ndim != 2 or w.shape[1] != self.project.in_features:
+            raise ValueError(f"waveforms must have shape (m, {self.project.in_features}), got {w.shape}")
         _, s, vt = np.linalg.svd(w, full_matrices=False)
         k = self.project.out_features
         if len(vt) < k:
@@ -150,6 +152,8 @@ class NPE(Model):
         theta = theta[None] if theta.ndim == 1 else theta
         if theta.ndim != 2 or theta.shape[1] != len(self.low):
             raise ValueError(f"theta must have shape (n, {len(self.low)}), got {tuple(theta.shape)}")
+        if not torch.all(torch.isfinite(theta)):
+            raise ValueError("theta holds NaN or infinite values")
         return theta
 
     # --- training -----------------------------------------------------------------------------------
