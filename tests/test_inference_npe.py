@@ -383,3 +383,20 @@ def test_nan_parameters_are_never_trained_on():
     npe = NPE([-3.0, -3.0], [3.0, 3.0], **SMALL)
     with pytest.raises((ValueError, NonFiniteLossError)):
         npe.fit(theta, x, steps=5, batch_size=64, progress=False, device="cpu")
+
+
+def test_samples_stay_inside_a_float64_prior_whose_bounds_float32_cannot_hold():
+    """2 pi rounds *up* in float32: the NPE's box is rounded inwards (a float32 value that is inside
+    it is inside the float64 prior), and every sample lies in that box; a saved and loaded NPE keeps
+    the inward box (it is derived from the configuration, not read from the checkpoint)."""
+    low, high = [0.7, 0.1], [2 * np.pi, 0.7]  # float32 rounds 0.7 down and 2 pi up
+    assert float(np.float32(high[0])) > high[0] and float(np.float32(low[0])) < low[0]  # the premise
+    npe = NPE(low, high, 8, n_basis=8, features=8, embedding_hidden=(16,), transforms=1, hidden=(16,))
+    assert np.all(npe.box_high.double().numpy() <= high) and np.all(npe.box_low.double().numpy() >= low)
+    assert float(npe.box_high[0]) < float(np.float32(high[0]))  # rounded inwards, one float32 step
+    theta = npe.sample(5_000, np.zeros(8)).double().numpy()
+    batched = npe.sample_batched(500, np.zeros((3, 8))).double().numpy().reshape(-1, 2)
+    box = (npe.box_low.double().numpy(), npe.box_high.double().numpy())
+    for samples in (theta, batched):
+        assert np.all((samples >= box[0]) & (samples <= box[1]))
+        assert np.all((samples >= low) & (samples <= high))

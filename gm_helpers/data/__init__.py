@@ -1,8 +1,9 @@
 """Datasets of the course, all made or loaded locally: nothing here ever downloads.
 
 The physics stand-ins, ``gm.data.calorimeter`` (the CaloGAN-geometry shower simulator, lecture 05),
-``gm.data.lhco`` (LHC Olympics-style dijets, lecture 06) and ``gm.data.chirp`` (gravitational-wave-like
-chirps with an exact likelihood, lecture 07), and the dequantization helpers
+``gm.data.lhco`` (LHC Olympics-style dijets, lecture 06), ``gm.data.chirp`` (gravitational-wave-like
+chirps with an exact likelihood, lecture 07) and ``gm.data.pid`` (RICH particle identification,
+lecture 08), and the dequantization helpers
 (``gm.data.dequantize``) are imported on first use.
 """
 
@@ -11,8 +12,18 @@ import importlib
 from gm_helpers.data.mnist import load_mnist
 from gm_helpers.data.toy import TOY2D_NAMES, toy2d, toy2d_modes
 
-__all__ = ["TOY2D_NAMES", "calorimeter", "chirp", "dequantize", "lhco", "load_mnist", "toy2d", "toy2d_modes"]
-_SIMULATORS = ("calorimeter", "chirp", "lhco")
+__all__ = [
+    "TOY2D_NAMES",
+    "calorimeter",
+    "chirp",
+    "dequantize",
+    "lhco",
+    "load_mnist",
+    "pid",
+    "toy2d",
+    "toy2d_modes",
+]
+_SIMULATORS = ("calorimeter", "chirp", "lhco", "pid")
 
 
 def __getattr__(name: str):

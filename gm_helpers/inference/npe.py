@@ -98,11 +98,18 @@ class NPE(Model):
         seed: int = 0,
     ):
         super().__init__()
-        low, high = torch.as_tensor(low, dtype=torch.float32), torch.as_tensor(high, dtype=torch.float32)
-        if low.ndim != 1 or low.shape != high.shape or not torch.all(high > low):
+        low64, high64 = torch.as_tensor(low, dtype=torch.float64), torch.as_tensor(high, dtype=torch.float64)
+        if low64.ndim != 1 or low64.shape != high64.shape or not torch.all(high64 > low64):
             raise ValueError("low and high must be sequences of the same length with high > low")
+        low, high = low64.float(), high64.float()
         self.register_buffer("low", low)
         self.register_buffer("high", high)
+        # the box samples must fall in: the float32 bounds rounded inwards, so that a sample inside
+        # it is inside the prior in float64 too (2 pi in float32 is above 2 pi); not saved (derived)
+        box_low = torch.where(low.double() < low64, torch.nextafter(low, torch.tensor(np.inf)), low)
+        box_high = torch.where(high.double() > high64, torch.nextafter(high, torch.tensor(-np.inf)), high)
+        self.register_buffer("box_low", box_low, persistent=False)
+        self.register_buffer("box_high", box_high, persistent=False)
         with seeded(seed):
             self.embedding = SVDEmbedding(n_inputs, n_basis, features, embedding_hidden)
             self.flow = nsf(len(low), context_features=features, bins=bins, transforms=transforms,
@@ -256,7 +263,7 @@ class NPE(Model):
             u, lq = self.flow.sample_and_log_prob(int(1.1 * (n - total)) + 64, context)
             drawn += len(u)
             theta = self._unstandardize(u)
-            inside = torch.all((theta >= self.low) & (theta <= self.high), dim=1)
+            inside = torch.all((theta >= self.box_low) & (theta <= self.box_high), dim=1)
             kept.append(theta[inside])
             logq.append(lq[inside] + self._log_scale())
             total += int(inside.sum())
@@ -284,7 +291,7 @@ class NPE(Model):
         for _ in range(max_rounds):
             for part in todo.split(_CHUNK):
                 theta[part] = self._unstandardize(self.flow.sample(len(part), context[part]))
-            outside = ~torch.all((theta[todo] >= self.low) & (theta[todo] <= self.high), dim=1)
+            outside = ~torch.all((theta[todo] >= self.box_low) & (theta[todo] <= self.box_high), dim=1)
             todo = todo[outside]
             if not len(todo):
                 return theta.reshape(len(x), n, -1)
