@@ -17,11 +17,13 @@ This module simulates tracks of one species at a time (``SPECIES``) with the con
 - ln p ~ N(ln 20 GeV, 0.8) within [3, 200] GeV; eta ~ U(1.8, 5.5); nTracks ~ Gamma(3, scale 60)
   within [1, 1000) (an integer: the event's occupancy); charge +-1;
 - per radiator: signal photons N_s ~ Poisson(lambda), lambda = N0 f(eta) sin^2(theta) / sin^2(theta_max)
-  (the yield grows with sin^2(theta); RICH1 sees more light at low eta, RICH2 at high eta), each at
+  (the yield grows with sin^2(theta); RICH1 sees more light at low eta, RICH2 at high eta, both less at
+  the edges of the acceptance; 5 % of the rings keep only 30 % of their photons: hadronic
+  interactions, overlapping rings), each at
   the track's angle plus N(0, sigma_gamma (1 + kappa nTracks)) (1.6 and 0.7 mrad, kappa = 2e-3: a busy
   event smears the photons), all shifted by the error of the track's direction (0.3 mrad x 10 GeV / p,
-  multiple scattering); background photons N_b ~ Poisson(b0 (1 + nTracks / 150)) from other tracks,
-  uniform in angle on [0, 1.3 theta_max];
+  multiple scattering); background photons N_b ~ Poisson(b0 (1 + nTracks / 150)) from other tracks
+  (b0 = 12 and 9), uniform in angle on [0, 1.3 theta_max];
 - the reconstruction's extended likelihood of hypothesis h in a radiator: -(lambda_h + b) + sum over
   the photons of log(lambda_h N(theta_i; theta_h, sigma) + b / range): every photon is either on the
   ring of h or background, so a photon far from the ring costs a bounded amount and the DLLs
@@ -72,6 +74,8 @@ KAPPA = 2e-3  # resolution degradation per track in the event
 BACKGROUND_SCALE = 150.0  # background photons grow as 1 + nTracks / BACKGROUND_SCALE
 TRACK_ANGLE = 0.3e-3  # rad at 10 GeV: the error of the track direction (multiple scattering, ~1/p)
 ANGLE_RANGE = 1.3  # background photons are spread over [0, 1.3 theta_max]
+EDGE_LOSS = 0.3  # the yield falls by 30 % at both edges of the eta range
+DEGRADED, DEGRADED_YIELD = 0.05, 0.3  # 5 % of rings keep 30 % of their photons (interactions, overlaps)
 _CHUNK = 50_000
 
 
@@ -98,14 +102,16 @@ class Radiator:
         return float(np.arccos(1.0 / self.n))
 
     def yield_factor(self, eta) -> np.ndarray:
-        """The relative photon yield f(eta), 1 at the centre of the eta range."""
+        """The relative photon yield f(eta) = (1 + slope x)(1 - 0.3 x^2), x in [-1, 1] across the eta
+        range: 1 at its centre, lower at both edges of the acceptance."""
         centre, half = (ETA_RANGE[0] + ETA_RANGE[1]) / 2, (ETA_RANGE[1] - ETA_RANGE[0]) / 2
-        return 1.0 + self.eta_slope * (np.asarray(eta, dtype=np.float64) - centre) / half
+        x = (np.asarray(eta, dtype=np.float64) - centre) / half
+        return (1.0 + self.eta_slope * x) * (1.0 - EDGE_LOSS * x**2)
 
 
 RADIATORS = (
-    Radiator("C4F10 (RICH1)", 1.4e-3, 1.6e-3, n0=30.0, b0=2.0, eta_slope=-0.3),
-    Radiator("CF4 (RICH2)", 5e-4, 0.7e-3, n0=22.0, b0=1.5, eta_slope=0.3),
+    Radiator("C4F10 (RICH1)", 1.4e-3, 1.6e-3, n0=30.0, b0=12.0, eta_slope=-0.3),
+    Radiator("CF4 (RICH2)", 5e-4, 0.7e-3, n0=22.0, b0=9.0, eta_slope=0.3),
 )
 
 
@@ -238,7 +244,8 @@ def _radiator_log_likelihoods(radiator: Radiator, c: np.ndarray, mass: float, rn
     background = radiator.b0 * (1.0 + n_tracks / BACKGROUND_SCALE)  # expected background photons
     angle_range = ANGLE_RANGE * radiator.theta_max  # background photons: uniform on [0, angle_range]
     theta_true = np.nan_to_num(cherenkov_angle(p, mass, radiator.n))
-    n_signal = rng.poisson(yield_scale * np.sin(theta_true) ** 2)
+    degraded = np.where(rng.random(n) < DEGRADED, DEGRADED_YIELD, 1.0)  # rings partly lost
+    n_signal = rng.poisson(degraded * yield_scale * np.sin(theta_true) ** 2)
     n_background = rng.poisson(background)
     total = n_signal + n_background
     centre = theta_true + TRACK_ANGLE * (10.0 / p) * rng.standard_normal(n)  # the track direction's error
