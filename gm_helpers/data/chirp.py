@@ -47,6 +47,8 @@ import numbers
 
 import numpy as np
 
+from gm_helpers.data._inputs import count, generator
+
 __all__ = [
     "F_MAX",
     "N_SAMPLES",
@@ -67,14 +69,6 @@ PARAMETERS = ("Mc", "A", "t_c", "phi_c")
 LABELS = (r"$\mathcal{M}_c$ [$M_\odot$]", r"$A$", r"$t_c$ [s]", r"$\phi_c$ [rad]")
 PRIOR = {"Mc": (20.0, 40.0), "A": (0.5, 1.5), "t_c": (0.80, 0.90), "phi_c": (0.0, 2 * np.pi)}
 _NOISES = ("white", "coloured")
-
-
-def _seed(seed) -> np.random.Generator:
-    if isinstance(seed, np.random.Generator):
-        return seed
-    if seed is None or isinstance(seed, numbers.Integral) and not isinstance(seed, bool) and seed >= 0:
-        return np.random.default_rng(seed)
-    raise ValueError(f"seed must be a non-negative integer, None or a numpy Generator, got {seed!r}")
 
 
 class Chirp:
@@ -125,8 +119,8 @@ class Chirp:
 
     def sample_prior(self, n: int, seed=None) -> np.ndarray:
         """n parameter vectors (n, 4) drawn from the uniform prior."""
-        _check_count(n)
-        return self.low + (self.high - self.low) * _seed(seed).random((n, len(PARAMETERS)))
+        count(n, "the number of simulations")
+        return self.low + (self.high - self.low) * generator(seed).random((n, len(PARAMETERS)))
 
     def in_prior(self, theta) -> np.ndarray:
         """Whether each parameter vector lies inside the prior's support, (n,) booleans."""
@@ -181,8 +175,8 @@ class Chirp:
     def noise_sample(self, n: int, seed=None) -> np.ndarray:
         """n noise series (n, n_samples), as they enter the *data* the simulator returns: white
         N(0, 1), or for coloured noise already whitened (white as well: see ``whiten``)."""
-        _check_count(n)
-        return _seed(seed).standard_normal((n, self.n_samples))
+        count(n, "the number of simulations")
+        return generator(seed).standard_normal((n, self.n_samples))
 
     def coloured_noise(self, n: int, seed=None) -> np.ndarray:
         """n raw (unwhitened) noise series with the PSD ``psd``: white noise shaped in the frequency
@@ -210,7 +204,7 @@ class Chirp:
         """(theta, x): n parameter vectors from the prior (or the given ``theta``) and their data,
         waveform + noise, (n, 4) and (n, n_samples). For ``noise="coloured"`` the data are whitened
         strain (raw strain: ``coloured_noise`` plus the unwhitened signal)."""
-        rng = _seed(seed)
+        rng = generator(seed)
         theta = self.sample_prior(n, rng) if theta is None else self._theta(theta)
         if len(theta) != n:
             raise ValueError(f"theta has {len(theta)} rows, expected n = {n}")
@@ -263,8 +257,3 @@ class Chirp:
                     f"{self.prior}; the simulator is defined on the prior's support only"
                 )
         return theta
-
-
-def _check_count(n) -> None:
-    if not isinstance(n, numbers.Integral) or isinstance(n, bool) or n < 0:
-        raise ValueError(f"the number of simulations must be a non-negative integer, got {n!r}")

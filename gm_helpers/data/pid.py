@@ -47,6 +47,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from gm_helpers.data._inputs import count, generator
+
 __all__ = [
     "CONDITIONS",
     "DLL_CLIP",
@@ -77,6 +79,7 @@ ANGLE_RANGE = 1.3  # background photons are spread over [0, 1.3 theta_max]
 EDGE_LOSS = 0.3  # the yield falls by 30 % at both edges of the eta range
 DEGRADED, DEGRADED_YIELD = 0.05, 0.3  # 5 % of rings keep 30 % of their photons (interactions, overlaps)
 _CHUNK = 50_000
+_TRACKS = "the number of tracks"
 
 
 @dataclass(frozen=True)
@@ -179,24 +182,10 @@ class Tracks:
         return self.conditions[:, 3]
 
 
-def _rng(seed) -> np.random.Generator:
-    if isinstance(seed, np.random.Generator):
-        return seed
-    if seed is None or isinstance(seed, numbers.Integral) and not isinstance(seed, bool) and seed >= 0:
-        return np.random.default_rng(seed)
-    raise ValueError(f"seed must be a non-negative integer, None or a numpy Generator, got {seed!r}")
-
-
-def _check_count(n) -> int:
-    if not isinstance(n, numbers.Integral) or isinstance(n, bool) or n < 0:
-        raise ValueError(f"the number of tracks must be a non-negative integer, got {n!r}")
-    return int(n)
-
-
 def simulate_conditions(n: int, seed=None) -> np.ndarray:
     """n condition vectors (n, 4) = (p [GeV], eta, nTracks, charge) from the stand-in's distributions
     (truncated by redrawing)."""
-    n, rng = _check_count(n), _rng(seed)
+    n, rng = count(n, _TRACKS), generator(seed)
 
     def truncated(draw, lo, hi):
         out = draw(n)
@@ -288,14 +277,14 @@ def simulate(species: str, n: int | None = None, seed=None, conditions=None) -> 
     """
     if species not in SPECIES:
         raise ValueError(f"species must be one of {SPECIES}, got {species!r}")
-    rng = _rng(seed)
+    rng = generator(seed)
     if conditions is None:
         if n is None:
             raise ValueError("give the number of tracks n, or their conditions")
-        c = simulate_conditions(_check_count(n), rng)
+        c = simulate_conditions(count(n, _TRACKS), rng)
     else:
         c = _check_conditions(conditions)
-        if n is not None and _check_count(n) != len(c):
+        if n is not None and count(n, _TRACKS) != len(c):
             raise ValueError(f"n = {n} but {len(c)} conditions were given")
     log_l = sum(_radiator_log_likelihoods(r, c, MASSES[species], rng) for r in RADIATORS)
     pion = log_l[:, SPECIES.index("pi")]
