@@ -43,6 +43,7 @@ _SUBMODULES = (
     "gan",
     "inference",
     "metrics",
+    "pid",
     "model",
     "nets",
     "notebooks",

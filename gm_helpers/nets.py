@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-__all__ = ["Condition", "mlp"]
+__all__ = ["Condition", "Residual", "mlp"]
 
 
 def mlp(
@@ -23,10 +23,14 @@ def mlp(
     out_features: int,
     hidden: Sequence[int] = (64, 64),
     activation: Callable[[], nn.Module] = nn.ReLU,
+    residual: bool = False,
 ) -> nn.Sequential:
     """A multilayer perceptron: Linear layers of widths ``hidden`` with ``activation`` between them.
 
-    The last layer is linear (no activation). ``hidden=()`` gives a single linear map.
+    The last layer is linear (no activation). ``hidden=()`` gives a single linear map. With
+    ``residual=True`` every hidden layer after the first adds its input to its output,
+    h <- h + act(W h + b) (pidgan's ``ResGenerator``, after He et al., arXiv:1512.03385): deep, narrow
+    networks then train as easily as shallow ones; the hidden widths must then all be equal.
 
     Example:
         >>> mlp(3, 2, hidden=(16, 16))
@@ -43,12 +47,26 @@ def mlp(
     hidden = tuple(hidden)
     if any(not isinstance(h, int) or h < 1 for h in hidden):
         raise ValueError(f"hidden must be a sequence of positive layer widths, got {hidden!r}")
+    if residual and len(set(hidden)) > 1:
+        raise ValueError(f"residual=True adds each hidden layer to the next: give equal widths, got {hidden}")
     sizes = [in_features, *hidden]
     layers: list[nn.Module] = []
-    for a, b in zip(sizes[:-1], sizes[1:], strict=True):
-        layers += [nn.Linear(a, b), activation()]
+    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
+        block = nn.Sequential(nn.Linear(a, b), activation())
+        layers += [Residual(block)] if residual and i > 0 else list(block)
     layers.append(nn.Linear(sizes[-1], out_features))
     return nn.Sequential(*layers)
+
+
+class Residual(nn.Module):
+    """x + block(x): a skip connection around ``block`` (which must keep the width)."""
+
+    def __init__(self, block: nn.Module):
+        super().__init__()
+        self.block = block
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x + self.block(x)
 
 
 class Condition(nn.Module):

@@ -57,7 +57,9 @@ def _call(answer: Callable, name: str, args: tuple, hint: str, called_with: str)
     except NotImplementedError:
         raise
     except Exception as error:  # noqa: BLE001 - the participant's error, reported with its cause
-        text = str(error).strip().rstrip(".")
+        text = str(error).strip()
+        # the first line only: torch appends a list of overloads
+        first_line = text.splitlines()[0].rstrip(".") if text else type(error).__name__
         if "broadcast" in text or "must match the size" in text:
             cause = hint
         elif isinstance(error, TypeError | AttributeError) and any(
@@ -69,7 +71,7 @@ def _call(answer: Callable, name: str, args: tuple, hint: str, called_with: str)
             )
         else:
             cause = f"it was called with {called_with}: try it by hand on such arrays to see where it fails"
-        raise AssertionError(f"{name} raised {type(error).__name__} ({text}): {cause}") from error
+        raise AssertionError(f"{name} raised {type(error).__name__} ({first_line}): {cause}") from error
 
 
 def _as_array(value, name: str) -> np.ndarray:

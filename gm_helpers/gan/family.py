@@ -31,21 +31,46 @@ __all__ = ["FAMILY", "GAN", "WGAN", "WGANALP", "WGANGP", "CramerGAN", "train_gan
 
 
 class GAN:
-    """The original GAN: BCE losses from logits, one discriminator step per generator step."""
+    """The original GAN: BCE losses from logits, one discriminator step per generator step.
+
+    Two stabilizers of pidgan's ``BceGAN`` (the LHCb PID recipe), both off by default:
+    ``label_smoothing`` eps trains the discriminator towards 1 - eps on real samples (one-sided
+    label smoothing, Salimans et al., arXiv:1606.03498), and ``injected_noise`` sigma adds
+    N(0, sigma^2) to every sample the discriminator sees, real and generated (instance noise,
+    Sønderby et al., arXiv:1610.04490): both keep the discriminator from becoming overconfident.
+    """
 
     n_critic = 1
     optimizer = "adam"
     lr, betas = 2e-4, (0.5, 0.999)
     fakes = 1  # generated batches each loss needs
 
-    def __init__(self, generator_loss_kind: str = "nonsaturating"):
+    def __init__(
+        self,
+        generator_loss_kind: str = "nonsaturating",
+        label_smoothing: float = 0.0,
+        injected_noise: float = 0.0,
+    ):
         generator_loss(torch.zeros(1), generator_loss_kind)  # fail early on a bad kind
+        if not 0 <= label_smoothing < 0.5 or injected_noise < 0:
+            raise ValueError(
+                f"need 0 <= label_smoothing < 0.5 and injected_noise >= 0, "
+                f"got {label_smoothing} and {injected_noise}"
+            )
         self.generator_loss_kind = generator_loss_kind
+        self.label_smoothing, self.injected_noise = label_smoothing, injected_noise
+
+    def _scores(self, critic, x: Tensor, context) -> Tensor:
+        if self.injected_noise:
+            x = x + self.injected_noise * torch.randn_like(x)
+        return critic_scores(critic, x, context)
 
     def critic_losses(self, critic, real, fakes, context) -> dict[str, Tensor]:
         return {
             "critic": discriminator_loss(
-                critic_scores(critic, real, context), critic_scores(critic, fakes[0], context)
+                self._scores(critic, real, context),
+                self._scores(critic, fakes[0], context),
+                label_smoothing=self.label_smoothing,
             )
         }
 
@@ -53,7 +78,7 @@ class GAN:
         pass
 
     def generator_loss(self, critic, real, fakes, context) -> Tensor:
-        return generator_loss(critic_scores(critic, fakes[0], context), self.generator_loss_kind)
+        return generator_loss(self._scores(critic, fakes[0], context), self.generator_loss_kind)
 
 
 class WGAN(GAN):
@@ -182,7 +207,8 @@ def train_gan(
         eval_every, snapshot: every ``eval_every`` steps and after the last, record
             ``snapshot(generator)`` (generator in eval mode); with ``eval_every`` and no
             ``snapshot``, 1,000 samples from fixed noise (with the first 1,000 conditions), on the CPU.
-        options: for the family member: ``generator_loss_kind`` ("gan"), ``clip`` ("wgan"),
+        options: for the family member: ``generator_loss_kind``, ``label_smoothing`` and
+            ``injected_noise`` ("gan"), ``clip`` ("wgan"),
             ``lam`` and ``penalty`` (a penalty function replacing the default, for the exercises).
         val_data, val_context, patience: not available: a GAN has no likelihood to validate;
             follow it with ``snapshot`` instead.

@@ -24,16 +24,18 @@ __all__ = [
 ]
 
 
-def discriminator_loss(real_logits: Tensor, fake_logits: Tensor) -> Tensor:
+def discriminator_loss(real_logits: Tensor, fake_logits: Tensor, label_smoothing: float = 0.0) -> Tensor:
     """Discriminator loss of the original GAN, from logits (D = sigmoid(logit)).
 
     L_D = -E_x[log D(x)] - E_z[log(1 - D(G(z)))], i.e. minus the value the discriminator
     maximizes in min_G max_D L_GAN. Binary cross-entropy with logits, stable for any logit.
+    ``label_smoothing`` eps: the real samples' target is 1 - eps instead of 1 (one-sided).
 
     References:
         Goodfellow et al., Generative Adversarial Nets, arXiv:1406.2661.
+        Salimans et al., Improved Techniques for Training GANs, arXiv:1606.03498 (label smoothing).
     """
-    real = F.binary_cross_entropy_with_logits(real_logits, torch.ones_like(real_logits))
+    real = F.binary_cross_entropy_with_logits(real_logits, torch.full_like(real_logits, 1 - label_smoothing))
     fake = F.binary_cross_entropy_with_logits(fake_logits, torch.zeros_like(fake_logits))
     return real + fake
 

@@ -64,6 +64,7 @@ class MLPGenerator(Generator):
         latent_features: dimension of the noise z ~ N(0, I).
         hidden: widths of the hidden layers (ReLU).
         context_features, n_classes, embedding_dim: the condition (see ``Condition``).
+        residual: skip connections between the hidden layers (pidgan's ``ResGenerator``; see ``mlp``).
     """
 
     def __init__(
@@ -74,11 +75,12 @@ class MLPGenerator(Generator):
         context_features: int = 0,
         n_classes: int = 0,
         embedding_dim: int = 16,
+        residual: bool = False,
     ):
         super().__init__()
         self.features, self.latent_features = features, latent_features
         self.condition = Condition(context_features, n_classes, embedding_dim)
-        self.net = mlp(latent_features + self.condition.features, features, hidden)
+        self.net = mlp(latent_features + self.condition.features, features, hidden, residual=residual)
 
     def forward(self, z: Tensor, context: Tensor | None = None) -> Tensor:
         _check_shape(z, (self.latent_features,), "the noise z")
@@ -90,7 +92,12 @@ class MLPCritic(Model):
 
     Returns one score per sample, shape (B,), or an embedding of shape (B, out_features) when
     ``out_features > 1`` (the Cramér GAN critic). LeakyReLU 0.2, no batch norm, so gradient
-    penalties stay per sample. ``hidden``: widths of the hidden layers.
+    penalties stay per sample. ``hidden``: widths of the hidden layers; ``residual``: skip
+    connections between them (see ``mlp``).
+
+    ``aux_differences``: pairs (i, j) of input features whose differences x_i - x_j the critic sees
+    as extra inputs (pidgan's ``AuxDiscriminator``: for PID, DLLmu - DLLe and DLLp - DLLK, the
+    combinations that analyses cut on, so the critic need not learn to form them).
     """
 
     def __init__(
@@ -101,14 +108,30 @@ class MLPCritic(Model):
         context_features: int = 0,
         n_classes: int = 0,
         embedding_dim: int = 16,
+        residual: bool = False,
+        aux_differences: Sequence[tuple[int, int]] = (),
     ):
         super().__init__()
         self.features, self.out_features = features, out_features
+        pairs = [tuple(pair) if isinstance(pair, tuple | list) else (pair,) for pair in aux_differences]
+        if any(
+            len(pair) != 2 or not all(isinstance(i, int) and 0 <= i < features for i in pair)
+            for pair in pairs
+        ):
+            raise ValueError(
+                f"aux_differences must be pairs (i, j) of integer feature indices below {features}, "
+                f"e.g. ((1, 0), (3, 2)); got {aux_differences!r}"
+            )
+        self.aux_differences = pairs
         self.condition = Condition(context_features, n_classes, embedding_dim)
-        self.net = mlp(features + self.condition.features, out_features, hidden, _leaky_relu)
+        width = features + len(pairs) + self.condition.features
+        self.net = mlp(width, out_features, hidden, _leaky_relu, residual=residual)
 
     def forward(self, x: Tensor, context: Tensor | None = None) -> Tensor:
         _check_shape(x, (self.features,), "the critic's input")
+        if self.aux_differences:
+            i, j = zip(*self.aux_differences, strict=True)
+            x = torch.cat([x, x[:, list(i)] - x[:, list(j)]], dim=1)
         out = self.net(_join(x, self.condition(context, len(x))))
         return out.squeeze(1) if self.out_features == 1 else out
 
