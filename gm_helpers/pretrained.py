@@ -82,6 +82,15 @@ def _posterior_nll(npe) -> float:
     return -float(npe.cpu().log_prob(theta, x).mean())
 
 
+def _pid_pull(species: str) -> Callable[[Model], float]:
+    def pull(model) -> float:
+        from gm_helpers.pid.recipes import efficiency_pull
+
+        return efficiency_pull(model, species)
+
+    return pull
+
+
 @dataclass(frozen=True)
 class Checkpoint:
     """A shipped checkpoint: the class it loads into, the notebook that makes it, and its figure."""
@@ -98,6 +107,10 @@ class Checkpoint:
 _SHOWER_AUC = "classifier AUC of 2,000 showers against the simulator (gm.calorimeter.score)"
 _LECTURE_06 = "lectures/06_anomaly_detection.ipynb"
 _LECTURE_07 = "lectures/07_simulation_based_inference.ipynb"
+_LECTURE_08 = "lectures/08_pid_fast_simulation.ipynb"
+_PID_PULL = "mean |z| of the DLLK > 0 efficiency over 12 momentum bins, 50,000 fresh tracks"
+_PID_CLASSES = {"gan": "gm_helpers.gan:MLPGenerator", "wgan": "gm_helpers.gan:MLPGenerator",
+                "flow": "gm_helpers.flows:Flow"}  # fmt: skip
 CHECKPOINTS = {
     c.name: c
     for c in [
@@ -116,6 +129,9 @@ CHECKPOINTS = {
                    "NLL per event of fresh signal-region events", _lhco_nll("signal_region"), tolerance=0.01),
         Checkpoint("lecture07-npe", "gm_helpers.inference:NPE", _LECTURE_07, "about 20",
                    "-log q(theta | x) of 2,000 fresh simulations", _posterior_nll, tolerance=0.02),
+        *(Checkpoint(f"lecture08-{species}-{kind}", model_class, _LECTURE_08, "about 10", _PID_PULL,
+                     _pid_pull(species), tolerance=0.3)
+          for species in ("K", "pi") for kind, model_class in _PID_CLASSES.items()),
     ]
 }  # fmt: skip
 

@@ -47,7 +47,14 @@ def test_checkpoints_stay_small():
 def test_every_notebook_names_a_shipped_checkpoint():
     used = {}
     for notebook in NOTEBOOKS:
-        for name in re.findall(r'train_or_load\(\s*"([^"]+)"', _code(notebook)):
+        code = _code(notebook)
+        names = re.findall(r'train_or_load\(\s*"([^"]+)"', code)
+        for template in re.findall(r'train_or_load\(\s*f"([^"]+)"', code):  # f"lecture08-{species}-{kind}"
+            pattern = re.sub(r"\\\{[^}]*\\\}", "[^-]+", re.escape(template))
+            matching = [name for name in pretrained.CHECKPOINTS if re.fullmatch(pattern, name)]
+            assert matching, f"{notebook.name} asks for {template!r}: no checkpoint has such a name"
+            names += matching
+        for name in names:
             used.setdefault(name, []).append(notebook.relative_to(ROOT).as_posix())
     unknown = set(used) - set(pretrained.CHECKPOINTS)
     assert not unknown, f"notebooks ask for checkpoints that do not exist: {unknown}"

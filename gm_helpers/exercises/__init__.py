@@ -1,7 +1,7 @@
 """The checks of the exercises, one module per exercise notebook, named after it.
 
 - ``generative_modeling`` (exercise 00), ``gan`` (01), ``wgan`` (02), ``vae`` (03), ``flows`` (04),
-  ``calorimeter`` (05), ``anomaly`` (06), ``inference`` (07).
+  ``calorimeter`` (05), ``anomaly`` (06), ``inference`` (07), ``pid`` (08).
 
 Each module holds ``check_<answer>(answer, ...)`` functions. A check runs the participant's answer
 on fresh inputs against an independent reference (values worked out by hand, torch.distributions,
@@ -16,7 +16,7 @@ must fail its check with a message that names its cause, and the reference must 
 
 import importlib
 
-_MODULES = ("anomaly", "calorimeter", "flows", "gan", "generative_modeling", "inference", "vae", "wgan")
+_MODULES = ("anomaly", "calorimeter", "flows", "gan", "generative_modeling", "inference", "pid", "vae", "wgan")
 __all__ = list(_MODULES)
 
 

@@ -106,7 +106,7 @@ def generate_dll(
     sample: Callable[[torch.Tensor], torch.Tensor],
     scaler: PIDScaler,
     conditions,
-    batch_size: int = 100_000,
+    batch_size: int = 10_000,
     device: torch.device | str | None = None,
 ) -> tuple[np.ndarray, float]:
     """Generate DLLs for the given (n, 4) conditions: normalize, sample, map back; and time it.
