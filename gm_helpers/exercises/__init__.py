@@ -16,7 +16,17 @@ must fail its check with a message that names its cause, and the reference must 
 
 import importlib
 
-_MODULES = ("anomaly", "calorimeter", "flows", "gan", "generative_modeling", "inference", "pid", "vae", "wgan")
+_MODULES = (
+    "anomaly",
+    "calorimeter",
+    "flows",
+    "gan",
+    "generative_modeling",
+    "inference",
+    "pid",
+    "vae",
+    "wgan",
+)
 __all__ = list(_MODULES)
 
 
