@@ -2,8 +2,9 @@
 
 The physics stand-ins, ``gm.data.calorimeter`` (the CaloGAN-geometry shower simulator, lecture 05),
 ``gm.data.lhco`` (LHC Olympics-style dijets, lecture 06), ``gm.data.chirp`` (gravitational-wave-like
-chirps with an exact likelihood, lecture 07) and ``gm.data.pid`` (RICH particle identification,
-lecture 08), and the dequantization helpers
+chirps with an exact likelihood, lecture 07), ``gm.data.pid`` (RICH particle identification,
+lecture 08) and ``gm.data.mammo`` (mammogram-like phantoms with power-law tissue texture, lecture 09),
+and the dequantization helpers
 (``gm.data.dequantize``) are imported on first use.
 """
 
@@ -19,11 +20,12 @@ __all__ = [
     "dequantize",
     "lhco",
     "load_mnist",
+    "mammo",
     "pid",
     "toy2d",
     "toy2d_modes",
 ]
-_SIMULATORS = ("calorimeter", "chirp", "lhco", "pid")
+_SIMULATORS = ("calorimeter", "chirp", "lhco", "mammo", "pid")
 
 
 def __getattr__(name: str):

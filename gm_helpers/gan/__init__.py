@@ -5,6 +5,9 @@
   WGAN-ALP, Cramér, clipping);
 - ``gm.gan.family``: the family of recipes (``GAN`` -> ``WGAN`` -> ``WGANGP`` / ``WGANALP``,
   ``CramerGAN``) and ``train_gan``, their one training loop;
+- ``gm.gan.progressive`` (lecture 09): progressive growing of GANs (Karras et al., arXiv:1710.10196):
+  equalized layers, pixel norm, minibatch standard deviation, ``fade_in``, the growing
+  ``ProgressiveGenerator`` / ``ProgressiveCritic`` and ``progressive_schedule``;
 
 Everything is re-exported here: ``gm.gan.train_gan``, ``gm.gan.gradient_penalty``, ...
 """
@@ -22,6 +25,16 @@ from gm_helpers.gan.losses import (
     wasserstein_losses,
 )
 from gm_helpers.gan.networks import DCGANDiscriminator, DCGANGenerator, Generator, MLPCritic, MLPGenerator
+from gm_helpers.gan.progressive import (
+    EqualizedConv2d,
+    EqualizedLinear,
+    MinibatchStdDev,
+    PixelNorm,
+    ProgressiveCritic,
+    ProgressiveGenerator,
+    fade_in,
+    progressive_schedule,
+)
 from gm_helpers.nets import Condition
 
 __all__ = [
@@ -34,17 +47,25 @@ __all__ = [
     "CramerGAN",
     "DCGANDiscriminator",
     "DCGANGenerator",
+    "EqualizedConv2d",
+    "EqualizedLinear",
     "Generator",
     "MLPCritic",
     "MLPGenerator",
+    "MinibatchStdDev",
+    "PixelNorm",
+    "ProgressiveCritic",
+    "ProgressiveGenerator",
     "alp_penalty",
     "clip_weights",
     "cramer_critic_loss",
     "cramer_generator_loss",
     "critic_scores",
     "discriminator_loss",
+    "fade_in",
     "generator_loss",
     "gradient_penalty",
+    "progressive_schedule",
     "train_gan",
     "wasserstein_losses",
 ]
