@@ -25,6 +25,7 @@ from gm_helpers.gan.progressive import (
     fade_in,
     progressive_schedule,
 )
+from gm_helpers.train import infinite_batches
 
 
 def _randn(*shape, seed=0, dtype=torch.float32):
@@ -422,3 +423,104 @@ def test_wrong_input_shapes_are_refused():
             generator(z)
     with pytest.raises(ValueError, match=r"stage 1 \(8x8\).*\(B, 1, 8, 8\), got \(2, 1, 16, 16\)"):
         critic(torch.zeros(2, 1, 16, 16))
+
+
+# --- train_progressive ------------------------------------------------------------------------------
+
+
+def _phantom_data(n=16):
+    from gm_helpers.data.mammo import phantoms
+
+    return 2 * torch.from_numpy(phantoms(n, 16, seed=0).images)[:, None] - 1  # (n, 1, 16, 16) in [-1, 1]
+
+
+def _train_tiny(seed=0, **kw):
+    generator, critic = _small(ProgressiveGenerator), _small(ProgressiveCritic)
+    kw = {"steps_per_phase": 2, "batch_size": 4, "device": "cpu", "progress": False, "seed": seed, **kw}
+    return generator, critic, gan.train_progressive(generator, critic, _phantom_data(), **kw)
+
+
+def test_train_progressive_logs_the_schedule_and_ends_grown_in_eval_mode():
+    generator, critic, history = _train_tiny(n_critic=1)
+    expected = [(stage, alpha) for _, stage, alpha in progressive_schedule(3, 2)]
+    assert list(zip(history["stage"], history["alpha"], strict=True)) == expected
+    assert history.steps("stage") == list(range(1, 11)) and len(history["penalty"]) == 10
+    assert all(math.isfinite(v) for v in history["critic"] + history["generator"])
+    for player in (generator, critic):
+        assert (player.stage, player.alpha, player.training) == (2, 1.0, False)
+
+
+def test_train_progressive_shows_the_critic_real_batches_pooled_and_blended_by_hand():
+    """A hook records every critic input, the snapshot marks the end of each step; the real batches
+    (the seeded batches of infinite_batches, pooled and blended by hand) are among that step's inputs."""
+    data, n_critic = _phantom_data(), 2
+    generator, critic = _small(ProgressiveGenerator), _small(ProgressiveCritic)
+    inputs, ends = [], []
+    critic.register_forward_pre_hook(lambda module, args: inputs.append(args[0].detach().clone()))
+    gan.train_progressive(
+        generator, critic, data, steps_per_phase=2, batch_size=4, n_critic=n_critic, device="cpu",
+        progress=False, eval_every=1, snapshot=lambda g: ends.append(len(inputs)),
+    )  # fmt: skip
+    batches = infinite_batches(data, batch_size=4, seed=0)
+    starts = [0, *ends[:-1]]
+    for (_, stage, alpha), start, end in zip(progressive_schedule(3, 2), starts, ends, strict=True):
+        seen = inputs[start:end]
+        r = 4 * 2**stage
+        assert seen and all(x.shape == (4, 1, r, r) for x in seen)
+        for _ in range(n_critic):
+            (x,) = next(batches)
+            high = F.avg_pool2d(x, 16 // r)
+            low = F.interpolate(F.avg_pool2d(high, 2), scale_factor=2, mode="nearest") if stage else high
+            if stage and alpha == 0:  # the start of a fade-in: exactly the half-size image, upsampled
+                assert any(torch.equal(s, low) for s in seen)
+            expected = (1 - alpha) * low + alpha * high
+            assert min((s - expected).abs().max() for s in seen) < 1e-6, (stage, alpha)
+
+
+def test_train_progressive_same_seed_same_history_and_the_callers_rng_is_untouched():
+    torch.manual_seed(123)
+    state = torch.get_rng_state()
+    generator, _, first = _train_tiny(n_critic=1)
+    torch.set_rng_state(state)
+    _, _, second = _train_tiny(n_critic=1)
+    assert first == second
+    torch.set_rng_state(state)
+    _, _, other = _train_tiny(seed=1, n_critic=1)
+    assert other["critic"] != first["critic"]
+    state = torch.get_rng_state()
+    gan.train_progressive(
+        generator, _small(ProgressiveCritic), _phantom_data(), steps_per_phase=1, batch_size=4,
+        n_critic=1, device="cpu", progress=False,
+    )  # fmt: skip
+    assert torch.equal(torch.get_rng_state(), state)
+
+
+def test_train_progressive_refuses_bad_inputs_clearly():
+    g, c, data = _small(ProgressiveGenerator), _small(ProgressiveCritic), _phantom_data(8)
+
+    def train(generator=g, critic=c, x=data, **kw):
+        kw = {"steps_per_phase": 1, "batch_size": 4, "device": "cpu", "progress": False, **kw}
+        return gan.train_progressive(generator, critic, x, **kw)
+
+    for x in (data[:, :, ::2, ::2], torch.cat([data, data], 1), data[:, 0]):
+        with pytest.raises(ValueError, match=r"data must be images of shape \(N, 1, 16, 16\)"):
+            train(x=x)
+    with pytest.raises(ValueError, match="ProgressiveGenerator and a ProgressiveCritic"):
+        train(generator=gan.MLPGenerator(6, 256))
+    with pytest.raises(ValueError, match="ProgressiveGenerator and a ProgressiveCritic"):
+        train(generator=c, critic=g)
+    with pytest.raises(ValueError, match="one resolution"):
+        train(critic=_small(ProgressiveCritic, resolution=32))
+    with pytest.raises(ValueError, match="one resolution"):
+        train(critic=_small(ProgressiveCritic, channels=3))
+    for steps in (0, 1.5):
+        with pytest.raises(ValueError, match="steps_per_phase must be a positive integer"):
+            train(steps_per_phase=steps)
+    with pytest.raises(ValueError, match="val_data / patience"):
+        train(val_data=data)
+    with pytest.raises(ValueError, match="val_data / patience"):
+        train(patience=3)
+    with pytest.raises(ValueError, match="kind must be one of"):
+        train(kind="vae")
+    with pytest.raises(ValueError, match="cramer"):
+        train(kind="cramer")

@@ -7,7 +7,7 @@
   ``CramerGAN``) and ``train_gan``, their one training loop;
 - ``gm.gan.progressive`` (lecture 09): progressive growing of GANs (Karras et al., arXiv:1710.10196):
   equalized layers, pixel norm, minibatch standard deviation, ``fade_in``, the growing
-  ``ProgressiveGenerator`` / ``ProgressiveCritic`` and ``progressive_schedule``;
+  ``ProgressiveGenerator`` / ``ProgressiveCritic``, ``progressive_schedule`` and ``train_progressive``;
 
 Everything is re-exported here: ``gm.gan.train_gan``, ``gm.gan.gradient_penalty``, ...
 """
@@ -34,6 +34,7 @@ from gm_helpers.gan.progressive import (
     ProgressiveGenerator,
     fade_in,
     progressive_schedule,
+    train_progressive,
 )
 from gm_helpers.nets import Condition
 
@@ -67,5 +68,6 @@ __all__ = [
     "gradient_penalty",
     "progressive_schedule",
     "train_gan",
+    "train_progressive",
     "wasserstein_losses",
 ]

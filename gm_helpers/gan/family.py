@@ -8,7 +8,7 @@ is a recipe, the losses and optimizer settings of one model, and overrides only 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 import torch
 from torch import Tensor, nn
@@ -189,6 +189,7 @@ def train_gan(
     eval_every: int = 0,
     patience: int | None = None,
     snapshot: Callable[[Generator], object] | None = None,
+    before_step: Callable[[int], tuple[Mapping[str, float], Callable[[Tensor], Tensor] | None]] | None = None,
     **options,
 ) -> History:
     """Train a generator against a critic, for any member of the family: ``kind`` in ``FAMILY``.
@@ -212,6 +213,9 @@ def train_gan(
             ``lam`` and ``penalty`` (a penalty function replacing the default, for the exercises).
         val_data, val_context, patience: not available: a GAN has no likelihood to validate;
             follow it with ``snapshot`` instead.
+        before_step: for trainers that change the players as they go (``train_progressive``):
+            ``before_step(i)`` is called before step i and returns figures to log with its losses
+            and a function applied to each real batch of the step (or None).
 
     Returns:
         A ``History``: ``critic``, ``generator`` and, for penalized kinds, ``penalty``, one value per
@@ -249,8 +253,10 @@ def train_gan(
         return fakes
 
     def step(i: int) -> dict[str, Tensor]:
+        logged, view = before_step(i) if before_step else ({}, None)
         for _ in range(n_critic):
             real, ctx = next(batches)
+            real = view(real) if view else real
             with torch.no_grad():
                 fakes = generate(real, ctx)
             losses = member.critic_losses(critic, real, fakes, ctx)
@@ -262,7 +268,7 @@ def train_gan(
         g_optimizer.zero_grad(set_to_none=True)
         g_loss.backward()
         g_optimizer.step()
-        return {**{k: v.detach() for k, v in losses.items()}, "generator": g_loss.detach()}
+        return {**{k: v.detach() for k, v in losses.items()}, "generator": g_loss.detach(), **logged}
 
     with seeded(seed, device):
         if snapshot is None and eval_every:

@@ -8,7 +8,8 @@
   (:func:`fade_in`), so the networks the previous stage trained are never shocked. ``toRGB`` and
   ``fromRGB`` are 1x1 convolutions between images and features. The state of a network is
   ``stage`` (0 is 4x4, resolution r = 4 * 2**stage) and ``alpha``; :func:`progressive_schedule`
-  says which to use at each training step.
+  says which to use at each training step, and :func:`train_progressive` grows both players by it
+  while training them with any member of the GAN family (``gm.gan.family``).
 - **Minibatch standard deviation** (section 3, :class:`MinibatchStdDev`): the critic sees, as one
   more feature map, the standard deviation of its features across a small group of samples,
   averaged to a single number per group; a generator that produces too little variation is then
@@ -33,15 +34,17 @@ critic projects it on its last features (Miyato and Koyama, arXiv:1802.05637).
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from gm_helpers.gan.family import FAMILY, CramerGAN, train_gan
 from gm_helpers.gan.networks import Generator, _check_shape, _join
 from gm_helpers.model import Model
 from gm_helpers.nets import Condition
+from gm_helpers.train import History
 
 __all__ = [
     "EqualizedConv2d",
@@ -52,6 +55,7 @@ __all__ = [
     "ProgressiveGenerator",
     "fade_in",
     "progressive_schedule",
+    "train_progressive",
 ]
 
 
@@ -362,3 +366,104 @@ def progressive_schedule(stages: int, steps_per_phase: int) -> Iterator[tuple[in
                 step += 1
 
     return schedule()
+
+
+def _real_at(x: Tensor, n_stages: int, stage: int, alpha: float) -> Tensor:
+    """Full-resolution images ``x`` as the critic sees them at (stage, alpha): average-pooled down to
+    r = 4 * 2**stage and, during a fade-in, blended like the players (section 2, Figure 2):
+    ``fade_in(alpha, upsample(avg_pool(x_r, 2)), x_r)``."""
+    factor = 2 ** (n_stages - 1 - stage)
+    real = F.avg_pool2d(x, factor) if factor > 1 else x
+    if stage > 0 and alpha < 1:
+        real = fade_in(alpha, _double(F.avg_pool2d(real, 2)), real)
+    return real
+
+
+def train_progressive(
+    generator: ProgressiveGenerator,
+    critic: ProgressiveCritic,
+    data: Tensor,
+    *,
+    steps_per_phase: int,
+    kind: str = "wgan-gp",
+    context: Tensor | None = None,
+    batch_size: int = 64,
+    lr: float | None = None,
+    betas: tuple[float, float] | None = None,
+    n_critic: int | None = None,
+    device: torch.device | str | None = None,
+    seed: int = 0,
+    progress: bool = True,
+    desc: str | None = None,
+    val_data: Tensor | None = None,
+    val_context: Tensor | None = None,
+    eval_every: int = 0,
+    patience: int | None = None,
+    snapshot: Callable[[Generator], object] | None = None,
+    **options,
+) -> History:
+    """Grow and train a progressive pair from 4x4 to ``resolution``, following :func:`progressive_schedule`.
+
+    ``gm.gan.train_gan`` with growing (the course's training contract, ``gm_helpers.train``): before
+    each of the ``(2 * n_stages - 1) * steps_per_phase`` steps both players are set to that step's
+    (stage, alpha) with ``grow_to``, and every real batch is average-pooled down to the current
+    resolution r and, during a fade-in, blended between r / 2 and r as the players are
+    (:func:`_real_at`); then ``n_critic`` critic updates and one generator update of the family member
+    ``kind``. One optimizer per player, over all its stages, for the whole run.
+
+    Arguments:
+        generator, critic: a :class:`ProgressiveGenerator` and a :class:`ProgressiveCritic` of one
+            ``resolution`` R and ``channels`` C.
+        data: the training images (N, C, R, R), scaled to [-1, 1].
+        steps_per_phase: the steps of each phase (stage 0; then each stage's fade-in and stabilization).
+        kind: "gan", "wgan", "wgan-gp" (the paper's loss) or "wgan-alp"; "cramer" needs an embedding
+            critic, which a ProgressiveCritic is not.
+        context, batch_size, lr, betas, n_critic, device, seed, progress, desc, eval_every, snapshot,
+            options: as in ``train_gan`` (snapshots are taken at the stage of their step).
+        val_data, val_context, patience: not available, as in ``train_gan``.
+
+    Returns:
+        A ``History`` as ``train_gan``'s, plus ``stage`` and ``alpha`` at every step. Both players end
+        at the last stage with alpha = 1, in eval mode.
+    """
+    if FAMILY.get(kind) is CramerGAN:
+        raise ValueError(
+            "kind='cramer' needs a critic that embeds (B, k); a ProgressiveCritic gives one score"
+        )
+    if not isinstance(generator, ProgressiveGenerator) or not isinstance(critic, ProgressiveCritic):
+        raise ValueError(
+            "train_progressive grows a ProgressiveGenerator and a ProgressiveCritic, got "
+            f"{type(generator).__name__} and {type(critic).__name__}"
+        )
+    if (generator.resolution, generator.channels) != (critic.resolution, critic.channels):
+        raise ValueError(
+            f"the players must have one resolution and channel count: the generator makes "
+            f"{generator.channels}x{generator.resolution}x{generator.resolution}, the critic reads "
+            f"{critic.channels}x{critic.resolution}x{critic.resolution}"
+        )
+    r, c = generator.resolution, generator.channels
+    if isinstance(data, torch.Tensor) and (data.dim() != 4 or tuple(data.shape[1:]) != (c, r, r)):
+        raise ValueError(
+            f"data must be images of shape (N, {c}, {r}, {r}) (the players' channels and resolution), "
+            f"got {tuple(data.shape)}"
+        )
+    schedule = [
+        (stage, alpha) for _, stage, alpha in progressive_schedule(generator.n_stages, steps_per_phase)
+    ]
+
+    def grow(i: int):
+        stage, alpha = schedule[i]
+        generator.grow_to(stage, alpha)
+        critic.grow_to(stage, alpha)
+        logged = {"stage": float(stage), "alpha": float(alpha)}
+        return logged, lambda real: _real_at(real, generator.n_stages, stage, alpha)
+
+    history = train_gan(
+        generator, critic, data, kind=kind, context=context, steps=len(schedule), batch_size=batch_size,
+        lr=lr, betas=betas, n_critic=n_critic, device=device, seed=seed, progress=progress,
+        desc=desc or f"progressive {kind}", val_data=val_data, val_context=val_context,
+        eval_every=eval_every, patience=patience, snapshot=snapshot, before_step=grow, **options,
+    )  # fmt: skip
+    generator.grow_to(generator.n_stages - 1, 1.0)
+    critic.grow_to(critic.n_stages - 1, 1.0)
+    return history
