@@ -54,8 +54,7 @@ def main() -> None:
     )
     print("|---|---|---:|---:|---:|---:|---:|---:|")
     for i, species in enumerate(("K", "pi")):
-        train = recipes.training_tracks(species)
-        scaler = gm.pid.PIDScaler().fit(train.conditions, train.dll)
+        scaler = recipes.training_scaler(species)
         tests = [pid.simulate(species, args.test, seed=args.seed + 10 * r + i) for r in range(args.repeats)]
         for kind, label in KINDS.items():
             model, _ = gm.pretrained.load(f"lecture08-{species}-{kind}", device="cpu")

@@ -77,10 +77,9 @@ class _Oracle(torch.nn.Module):
 
 def test_efficiency_pull_is_zero_for_the_truth_and_large_for_a_shift(monkeypatch):
     small = 20_000
-    monkeypatch.setattr(recipes, "TRAIN_TRACKS", small)
-    monkeypatch.setattr(recipes, "training_tracks", lambda species, n=small: pid.simulate(species, n, seed=1))
-    train = recipes.training_tracks("K")
+    train = pid.simulate("K", small, seed=1)
     scaler = gpid.PIDScaler().fit(train.conditions, train.dll)
+    monkeypatch.setattr(recipes, "training_scaler", lambda species: scaler)  # not the 10^6 tracks
     test = pid.simulate("K", 5_000, seed=12_345)  # the tracks efficiency_pull draws
     monkeypatch.setattr(recipes, "sampler", lambda model: lambda context: model.sample(len(context), context))
     truth = recipes.efficiency_pull(_Oracle(scaler, test), "K", n=5_000)

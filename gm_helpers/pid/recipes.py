@@ -2,16 +2,19 @@
 
 - ``training_tracks(species)``: the seeded training sample of one species (the same in the lecture,
   the exercise and the checkpoint tests, so the quantile preprocessing fitted on it is the same);
+- ``training_scaler(species)``: the ``PIDScaler`` fitted on those tracks, once per process;
 - ``pidgan_players()``: pidgan's RICH model, a ``ResGenerator`` (latent 64, 10 residual layers of
   128) and an ``AuxDiscriminator`` (10 x 128, residual, with DLLmu - DLLe and DLLp - DLLK as
   auxiliary inputs), trained as a BCE GAN with label smoothing 0.01 and injected noise 0.02;
-- ``wgan_players()``: the same players for a WGAN-GP (the critic without a sigmoid, as always);
+- the WGAN-GP of the lecture uses the same players (only the loss differs; no sigmoid either way);
 - ``conditional_flow()``: a conditional neural spline flow (``gm.flows.nsf``) on the same inputs;
 - ``efficiency_pull(model, species)``: the checkpoints' figure, how far the DLLK > 0 efficiency
   of generated tracks lies from the simulator's, in binomial sigma, averaged over momentum bins.
 """
 
 from __future__ import annotations
+
+import functools
 
 import numpy as np
 import torch
@@ -31,8 +34,8 @@ __all__ = [
     "efficiency_pull",
     "pidgan_players",
     "sampler",
+    "training_scaler",
     "training_tracks",
-    "wgan_players",
 ]
 
 TRAIN_TRACKS = 1_000_000
@@ -53,17 +56,20 @@ def training_tracks(species: str, n: int = TRAIN_TRACKS) -> pid.Tracks:
     return pid.simulate(species, n, seed=_SEEDS[species])
 
 
+@functools.cache
+def training_scaler(species: str) -> PIDScaler:
+    """The ``PIDScaler`` fitted on ``training_tracks(species)``: the preprocessing of the shipped
+    models (made once per process: 10^6 tracks take seconds to simulate and fit)."""
+    train = training_tracks(species)
+    return PIDScaler().fit(train.conditions, train.dll)
+
+
 def pidgan_players(width: int = 128, depth: int = 10, latent: int = 64) -> tuple[MLPGenerator, MLPCritic]:
     """pidgan's RICH generator and auxiliary-feature discriminator (residual MLPs)."""
     generator = MLPGenerator(_FEATURES, latent, (width,) * depth, context_features=_CONTEXT, residual=True)
     critic = MLPCritic(_FEATURES, (width,) * depth, context_features=_CONTEXT, residual=True,
                        aux_differences=AUX_DIFFERENCES)  # fmt: skip
     return generator, critic
-
-
-def wgan_players(width: int = 128, depth: int = 10, latent: int = 64) -> tuple[MLPGenerator, MLPCritic]:
-    """The same players, for a WGAN-GP (identical networks: only the loss differs)."""
-    return pidgan_players(width, depth, latent)
 
 
 def conditional_flow(hidden: tuple[int, ...] = (128, 128), transforms: int = 8, bins: int = 8) -> Flow:
@@ -82,8 +88,7 @@ def sampler(model: Generator | Flow):
 def efficiency_pull(model: Generator | Flow, species: str, n: int = 50_000) -> float:
     """Mean |z| over the 12 momentum bins of the DLLK > 0 efficiency, generated against the simulator,
     on ``n`` fresh tracks (0: perfect; about 0.8 for two independent samples of the same physics)."""
-    train = training_tracks(species)
-    scaler = PIDScaler().fit(train.conditions, train.dll)
+    scaler = training_scaler(species)
     test = pid.simulate(species, n, seed=12_345)
     model = model.cpu().eval()
     with seeded(0), torch.no_grad():
