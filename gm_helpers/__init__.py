@@ -10,21 +10,22 @@ Where things are (one idea per module; a lecture's code is found under its name)
 - ``core``: device, quick mode, seeds, caches; ``train``: the training contract (below);
   ``model``: save / load of every model; ``nets``: the MLP builder and ``Condition``;
   ``pretrained``: the checkpoints shipped for trainings longer than ~2 minutes on a CPU;
-- the families, one package each, in lecture order: ``gan`` (01-02), ``vae`` (03), ``flows`` (04);
+- the families, one package each, in lecture order: ``gan`` (01-02), ``vae`` (03), ``flows`` (04),
+  ``diffusion`` (10);
 - the physics sections: the data in ``data`` (``data.calorimeter``, ``data.lhco``, ...), the methods
   in a package named after the lecture (``calorimeter`` for 05, ``anomaly`` for 06, ``inference``
-  for 07);
+  for 07, ``pid`` for 08, ``imaging`` for 09);
 - ``metrics``, ``plotting``; ``checks`` (exercise feedback) and ``exercises`` (the checks of each
   exercise, one module per notebook); ``notebooks`` and ``cli`` (tooling).
 
 The training contract, shared by every family and physics model (details: ``gm_helpers.train``):
 ``history = trainer(model, data, *, context, steps, batch_size, lr, device, seed, progress, desc,
 val_data, val_context, eval_every, patience, snapshot)``, where the trainers are
-``gan.train_gan``, ``vae.train_vae``, ``flows.train_flow`` and the physics models' ``fit``. A
-``seed`` makes a run reproducible without touching the caller's random state; the ``History``
-numbers losses, evaluations and snapshots by the same steps; with validation data every trained
-module ends in its best state. Every model is an ``nn.Module`` with ``sample(n, context)``,
-``save(path)`` and ``Class.load(path)``.
+``gan.train_gan``, ``vae.train_vae``, ``flows.train_flow``, ``diffusion.train_diffusion`` and the
+physics models' ``fit``. A ``seed`` makes a run reproducible without touching the caller's random
+state; the ``History`` numbers losses, evaluations and snapshots by the same steps and keeps the
+training's wall-clock time; with validation data every trained module ends in its best state.
+Every model is an ``nn.Module`` with ``sample(n, context)``, ``save(path)`` and ``Class.load(path)``.
 """
 
 import importlib
@@ -38,9 +39,11 @@ _SUBMODULES = (
     "cli",
     "core",
     "data",
+    "diffusion",
     "exercises",
     "flows",
     "gan",
+    "imaging",
     "inference",
     "metrics",
     "pid",

@@ -40,6 +40,7 @@ __all__ = [
     "assert_differentiable",
     "assert_same_function",
     "assert_same_gradients",
+    "call_answer",
     "check",
     "passed",
     "ready",
@@ -140,6 +141,26 @@ def summary() -> None:
     print(f"{done} of {len(_CHECKS)} answers done.")
     for name, entry in _CHECKS.items():
         print(f"  {marks[entry['status']]:18s} {name}")
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0].rstrip(".") if text else type(error).__name__
+
+
+def call_answer(
+    function: Callable, args: tuple, what: str, cause: Callable[[BaseException], str], kwargs=None
+):
+    """Call the participant's code; its errors become an ``AssertionError`` naming ``cause(error)``,
+    except ``NotImplementedError``, the untouched stub, which passes through as is."""
+    try:
+        return function(*args, **(kwargs or {}))
+    except NotImplementedError:
+        raise
+    except Exception as error:  # noqa: BLE001 - the participant's error, reported with its cause
+        raise AssertionError(
+            f"{what} raised {type(error).__name__} ({_first_line(error)}): {cause(error)}"
+        ) from error
 
 
 def assert_differentiable(value, what: str = "the result") -> None:

@@ -28,16 +28,17 @@ _PLAIN = (type(None), bool, int, float, str)
 FORMAT = "gm_helpers-checkpoint-1"
 
 
-def _check_plain(value, where: str) -> None:
-    if isinstance(value, _PLAIN):
+def _check_plain(value, where: str, tensors: bool = False) -> None:
+    """Plain values only (tensors too with ``tensors``): what ``torch.load(weights_only=True)`` reads."""
+    if isinstance(value, _PLAIN) or (tensors and isinstance(value, torch.Tensor)):
         return
     if isinstance(value, tuple | list):
         for i, item in enumerate(value):
-            _check_plain(item, f"{where}[{i}]")
+            _check_plain(item, f"{where}[{i}]", tensors)
         return
     if isinstance(value, dict) and all(isinstance(k, str) for k in value):
         for k, item in value.items():
-            _check_plain(item, f"{where}[{k!r}]")
+            _check_plain(item, f"{where}[{k!r}]", tensors)
         return
     raise ValueError(
         f"cannot save {where} = {type(value).__name__}: a checkpoint keeps plain values only "
@@ -103,7 +104,7 @@ class Model(nn.Module):
         """
         config = self.get_config()
         _check_plain(config, f"the argument of {type(self).__name__}")
-        _check_plain(info, "info")
+        _check_plain(info, "info", tensors=True)
         factory = self.__dict__.get("_factory", type(self))
         parameters = {name for name, _ in self.named_parameters()}
         state = {}

@@ -91,6 +91,13 @@ def _pid_pull(species: str) -> Callable[[Model], float]:
     return pull
 
 
+def _texture_beta(generator) -> float:
+    from gm_helpers.imaging import texture_beta
+    from gm_helpers.imaging.recipes import samples
+
+    return texture_beta(samples(generator.cpu(), 1000, seed=0), n_boot=0).value
+
+
 @dataclass(frozen=True)
 class Checkpoint:
     """A shipped checkpoint: the class it loads into, the notebook that makes it, and its figure."""
@@ -108,6 +115,8 @@ _SHOWER_AUC = "classifier AUC of 2,000 showers against the simulator (gm.calorim
 _LECTURE_06 = "lectures/06_anomaly_detection.ipynb"
 _LECTURE_07 = "lectures/07_simulation_based_inference.ipynb"
 _LECTURE_08 = "lectures/08_pid_fast_simulation.ipynb"
+_LECTURE_09 = "lectures/09_high_resolution_images.ipynb"
+_BETA = "texture exponent beta of 1,000 generated images (gm.imaging.texture_beta)"
 _PID_PULL = "mean |z| of the DLLK > 0 efficiency over 12 momentum bins, 50,000 fresh tracks"
 _PID_CLASSES = {"gan": "gm_helpers.gan:MLPGenerator", "wgan": "gm_helpers.gan:MLPGenerator",
                 "flow": "gm_helpers.flows:Flow"}  # fmt: skip
@@ -159,6 +168,9 @@ def _history_to_plain(history: History) -> dict:
         "steps": {k: history.steps(k) for k in history},
         "best_step": history.best_step,
         "stopped_early": history.stopped_early,
+        "seconds": history.seconds,
+        # snapshots that are tensors (a grid of samples per stage, say) travel with the checkpoint
+        "snapshots": [(step, value) for step, value in history.snapshots if isinstance(value, torch.Tensor)],
     }
 
 
@@ -169,6 +181,8 @@ def _history_from_plain(plain: dict) -> History:
             history.log(step, {name: value})
     history.best_step = plain["best_step"]
     history.stopped_early = plain["stopped_early"]
+    history.snapshots = list(plain.get("snapshots", []))  # older checkpoints kept none
+    history.seconds = plain.get("seconds")
     return history
 
 
@@ -181,7 +195,10 @@ def _load(name: str, device) -> tuple[Model, History, dict]:
         )
     model = _resolve(CHECKPOINTS[name].model_class).load(file, device=device or get_device())
     info = checkpoint_info(file)
-    return model, _history_from_plain(info["history"]), info
+    history = _history_from_plain(info["history"])
+    if history.seconds is None:  # checkpoints made before histories kept their time
+        history.seconds = info["made"]["seconds"]
+    return model, history, info
 
 
 def load(name: str, device: torch.device | str | None = None) -> tuple[Model, History]:

@@ -34,6 +34,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import math
+import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 
 import torch
@@ -53,7 +54,8 @@ class History(dict):
     ``history["nll"]`` is the list of values; ``history.steps("nll")`` the steps they were taken
     after (1 .. steps for a per-step loss, every ``eval_every`` steps for an evaluation).
     ``snapshots`` is a list of (step, value) pairs; ``best_step`` the step whose state the model
-    ended with (None without validation); ``stopped_early`` whether patience ran out.
+    ended with (None without validation); ``stopped_early`` whether patience ran out; ``seconds``
+    the wall-clock time of the training loop (None until it ran).
 
     Example:
         >>> h = History()
@@ -68,6 +70,7 @@ class History(dict):
         self.snapshots: list[tuple[int, object]] = []
         self.best_step: int | None = None
         self.stopped_early = False
+        self.seconds: float | None = None
 
     def log(self, step: int, values: Mapping[str, float]) -> None:
         """Record ``values`` (name -> number) as taken after ``step`` steps."""
@@ -192,6 +195,7 @@ def train_loop(
             best["bad"] += 1
         return patience is not None and best["bad"] >= patience
 
+    start = time.perf_counter()
     bar = tqdm(range(steps), desc=desc, disable=not progress, leave=True)
     postfix_every = max(1, steps // 100)
     for i in bar:
@@ -211,6 +215,7 @@ def train_loop(
             history.stopped_early = not last
             break
     bar.close()
+    history.seconds = time.perf_counter() - start
     if best["states"] is not None:
         for m, state in zip(modules, best["states"], strict=True):
             m.load_state_dict(state)

@@ -19,6 +19,7 @@ import numpy as np
 import pytest
 from scipy import ndimage, signal
 
+from gm_helpers.data import mammo
 from gm_helpers.data.mammo import (
     BETA_RANGE,
     FIT_BAND,
@@ -396,3 +397,15 @@ def test_a_region_that_does_not_fit_names_the_image():
     ph = phantoms(3, 64, seed=0)
     with pytest.raises(ValueError, match="no 60 x 60 region of interest fits inside the mask of image 0"):
         radial_power_spectrum(ph.images, ph.masks, roi=60)
+
+
+def test_roi_fits_tells_which_breasts_hold_a_region_of_interest():
+    data = mammo.phantoms(20, 64, seed=3)
+    assert mammo.roi_fits(data.masks).all()  # every phantom's breast holds a 24-pixel region
+    small = np.zeros((2, 64, 64), bool)
+    small[0, 10:20, 10:20] = True  # a 10-pixel breast holds no 24-pixel region, but a 9-pixel one
+    small[1, 5:40, 5:40] = True
+    assert list(mammo.roi_fits(small)) == [False, True]
+    assert list(mammo.roi_fits(small, roi=9)) == [True, True]
+    with pytest.raises(ValueError, match="booleans"):
+        mammo.roi_fits(np.zeros((2, 64, 64)))

@@ -7,6 +7,7 @@ import json
 import re
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -92,7 +93,9 @@ def _tiny_checkpoint(monkeypatch, tmp_path):
 
     def train():
         flow = gm.flows.realnvp(2, transforms=2, hidden=(16,))
-        return flow, gm.flows.train_flow(flow, data, steps=30, seed=0, progress=False)
+        history = gm.flows.train_flow(flow, data, steps=30, seed=0, progress=False)
+        history.snapshots += [(10, torch.arange(4.0).view(2, 2)), (20, "not a tensor")]
+        return flow, history
 
     return train, measure
 
@@ -112,6 +115,9 @@ def test_make_and_load_a_checkpoint(monkeypatch, tmp_path, capsys):
     assert "loaded the pretrained 'tiny'" in capsys.readouterr().out
     assert measure(loaded) == pytest.approx(info["figure"], abs=1e-6)
     assert history["nll"] == made_history["nll"] and history.steps("nll") == list(range(1, 31))
+    assert history.seconds == made_history.seconds > 0  # the training loop's wall-clock time travels along
+    assert len(history.snapshots) == 1 and history.snapshots[0][0] == 10  # tensors travel, others not
+    assert torch.equal(history.snapshots[0][1], torch.arange(4.0).view(2, 2))
     # parameters were stored in float16: the loaded weights are those values, in float32
     for p in loaded.parameters():
         assert p.dtype == torch.float32
@@ -137,6 +143,9 @@ def test_missing_checkpoint_says_how_to_make_it(monkeypatch, tmp_path):
 
 
 def test_info_must_be_plain(tmp_path):
+    """Plain values and tensors (what ``torch.load(weights_only=True)`` reads back), nothing else."""
     flow = gm.flows.realnvp(2, transforms=2, hidden=(8,))
     with pytest.raises(ValueError, match="plain values"):
-        flow.save(tmp_path / "x.pt", info={"tensor": torch.zeros(2)})
+        flow.save(tmp_path / "x.pt", info={"array": np.zeros(2)})
+    flow.save(tmp_path / "x.pt", info={"grid": [(1, torch.zeros(2))]})
+    assert torch.equal(checkpoint_info(tmp_path / "x.pt")["grid"][0][1], torch.zeros(2))

@@ -83,6 +83,7 @@ __all__ = [
     "fit_beta",
     "phantoms",
     "radial_power_spectrum",
+    "roi_fits",
     "texture",
 ]
 
@@ -348,9 +349,10 @@ def breast_masks(images, threshold: float = 0.065) -> np.ndarray:
     return images > threshold
 
 
-def _roi_corners(masks: np.ndarray, roi: int) -> np.ndarray:
+def _roi_corners(masks: np.ndarray, roi: int, strict: bool = True) -> np.ndarray:
     """The top-left corner (n, 2) of the roi x roi square of each mask whose pixels stay farthest from
-    the background (the largest smallest distance to it); a ValueError if one does not fit."""
+    the background (the largest smallest distance to it); where none fits, a ValueError (``strict``)
+    or the corner (-1, -1)."""
     n, size, _ = masks.shape
     corners = np.empty((n, 2), np.int64)
     for i, mask in enumerate(masks):
@@ -359,11 +361,21 @@ def _roi_corners(masks: np.ndarray, roi: int) -> np.ndarray:
         smallest = ndimage.minimum_filter(distance, size=roi, mode="constant", cval=0.0, origin=-(roi // 2))
         smallest = smallest[: size - roi + 1, : size - roi + 1]
         best = np.unravel_index(np.argmax(smallest), smallest.shape)
-        if smallest[best] < 1:
+        if smallest[best] < 1 and strict:
             raise ValueError(f"no {roi} x {roi} region of interest fits inside the mask of image {i}; "
                              "give a smaller roi")  # fmt: skip
-        corners[i] = best
+        corners[i] = best if smallest[best] >= 1 else (-1, -1)
     return corners
+
+
+def roi_fits(masks, roi: int | None = None) -> np.ndarray:
+    """Booleans (n,): whether a ``roi`` x ``roi`` region of interest (default 3/8 of the side, as in
+    ``radial_power_spectrum``) fits inside each mask (n, N, N); a generator's images early in training
+    may have too little breast for one."""
+    masks = np.asarray(masks)
+    if masks.ndim != 3 or masks.dtype != bool or masks.shape[1] != masks.shape[2]:
+        raise ValueError(f"masks must be booleans of shape (n, N, N), got {masks.dtype} {masks.shape}")
+    return _roi_corners(masks, 3 * masks.shape[1] // 8 if roi is None else int(roi), strict=False)[:, 0] >= 0
 
 
 def radial_power_spectrum(images, masks=None, roi: int | None = None, prewhiten: bool = True

@@ -38,6 +38,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from gm_helpers.checks import call_answer
 from gm_helpers.core import to_numpy
 from gm_helpers.gan import Generator
 from gm_helpers.pid.validation import EfficiencyCurve, efficiency_curve
@@ -52,24 +53,6 @@ _PARAMETER_SCALE = 20.0  # ... and parameters this many times larger: a linear l
 _BIG_BATCH = 256
 
 
-def _first_line(error: BaseException) -> str:
-    text = str(error).strip()
-    return text.splitlines()[0].rstrip(".") if text else type(error).__name__
-
-
-def _invoke(function: Callable, args: tuple, what: str, cause: Callable[[BaseException], str], kwargs=None):
-    """Call the participant's code; its errors become an ``AssertionError`` naming ``cause(error)``,
-    except ``NotImplementedError``, the untouched stub."""
-    try:
-        return function(*args, **(kwargs or {}))
-    except NotImplementedError:
-        raise
-    except Exception as error:  # noqa: BLE001 - the participant's error, reported with its cause
-        raise AssertionError(
-            f"{what} raised {type(error).__name__} ({_first_line(error)}): {cause(error)}"
-        ) from error
-
-
 # --------------------------------------------------------------------------------------------------
 # Steps 1 and 2: the two players
 
@@ -82,7 +65,7 @@ def _build(cls: Callable, kwargs: dict, name: str, signature: str) -> nn.Module:
             return f"keep the constructor's signature, __init__(self, {signature})"
         return f"build it by hand, {name}({call}), to see where it fails"
 
-    return _invoke(cls, (), f"{name}({call})", cause, kwargs)
+    return call_answer(cls, (), f"{name}({call})", cause, kwargs)
 
 
 def _forward_cause(first: str, first_shape: int) -> Callable[[BaseException], str]:
@@ -143,7 +126,7 @@ def _no_gradient(module: nn.Module) -> list[str]:
 
 
 def _generator_output(generator: nn.Module, z: Tensor, context: Tensor) -> Tensor:
-    out = _invoke(generator, (z, context), "forward(z, context)", _forward_cause("z", _LATENT))
+    out = call_answer(generator, (z, context), "forward(z, context)", _forward_cause("z", _LATENT))
     if not isinstance(out, Tensor):
         raise AssertionError(f"forward returned a {type(out).__name__}, not a torch tensor")
     batch = len(z)
@@ -340,7 +323,7 @@ def _check_generator(cls: Callable) -> None:
 
     for n, condition in ((5, context[:5]), (3, context[0])):
         shape = tuple(condition.shape)
-        out = _invoke(
+        out = call_answer(
             generator.sample,
             (n, condition),
             f"generator.sample({n}, context of shape {shape})",
@@ -361,7 +344,7 @@ def _check_generator(cls: Callable) -> None:
 
 def _discriminator_scores(discriminator: nn.Module, y: Tensor, context: Tensor) -> Tensor:
     """The scores as (B,): shape (B,) and (B, 1) are both taken, as ``train_gan`` does."""
-    out = _invoke(discriminator, (y, context), "forward(y, context)", _forward_cause("y", _FEATURES))
+    out = call_answer(discriminator, (y, context), "forward(y, context)", _forward_cause("y", _FEATURES))
     if not isinstance(out, Tensor):
         raise AssertionError(f"forward returned a {type(out).__name__}, not a torch tensor")
     batch = len(y)
@@ -707,7 +690,7 @@ def check_my_efficiency_curve(answer: Callable) -> None:
     for passed, p, edges in (_hand_case(), _random_case()):
         bins = len(edges) - 1
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-            result = _invoke(
+            result = call_answer(
                 answer, (passed.copy(), p.copy(), edges.copy()), "my_efficiency_curve", _efficiency_cause
             )
         got_efficiency, got_error = _unpack(result, bins)
