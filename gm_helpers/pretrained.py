@@ -141,6 +141,8 @@ CHECKPOINTS = {
         *(Checkpoint(f"lecture08-{species}-{kind}", model_class, _LECTURE_08, "about 10", _PID_PULL,
                      _pid_pull(species), tolerance=0.3)
           for species in ("K", "pi") for kind, model_class in _PID_CLASSES.items()),
+        *(Checkpoint(f"lecture09-{kind}", "gm_helpers.gan:ProgressiveGenerator", _LECTURE_09, "about 20",
+                     _BETA, _texture_beta, tolerance=0.02) for kind in ("progressive", "fixed")),
     ]
 }  # fmt: skip
 
