@@ -1,10 +1,12 @@
-"""Bench of lecture 05: a CaloGAN-style conditional WGAN-GP and a simplified CaloFlow on e+ showers.
+"""Bench of lectures 05 and 10: a CaloGAN-style conditional WGAN-GP, a simplified CaloFlow and
+conditional flow matching on e+ showers.
 
 Each model trains for a wall-clock budget on the CPU (default 10 minutes; the number of steps is
 set from the measured time of a few warm-up steps), then ``gm.calorimeter.score`` reports the
 classifier AUC, the mean normalized Wasserstein distance and the generation speed, next to the
 simulator itself. Models: ``gm_helpers.calorimeter`` (see ``gm_helpers.calorimeter.models`` for
-what is simplified); CaloFlow's ``fit`` trains its two flows together, as one flow for p(u, y | E).
+what is simplified); CaloFlow's ``fit`` trains its two flows together, as one flow for p(u, y | E);
+``--only fm`` benches lecture 10's ``CaloFlowMatching`` alone.
 
     python bench/calorimeter_models.py [--minutes 10] [--train 50000] [--n 10000] [--device cpu]
 
@@ -20,7 +22,7 @@ from collections.abc import Callable
 import torch
 
 import gm_helpers as gm
-from gm_helpers.calorimeter import DEFAULT_LEADERBOARD, CaloFlow, CaloWGAN
+from gm_helpers.calorimeter import DEFAULT_LEADERBOARD, CaloFlow, CaloFlowMatching, CaloWGAN
 from gm_helpers.data.calorimeter import simulate
 
 
@@ -47,7 +49,11 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--gan-lr", type=float, default=3e-4)
-    parser.add_argument("--only", choices=("gan", "flow"), help="bench one model (default: both)")
+    parser.add_argument("--fm-lr", type=float, default=1e-3)
+    parser.add_argument("--fm-steps", type=int, default=32, help="Heun steps of flow matching's sampler")
+    parser.add_argument(
+        "--only", help=f"models to bench, comma-separated, of {', '.join(MODELS)} (default: all)"
+    )
     parser.add_argument("--leaderboard", default=str(DEFAULT_LEADERBOARD), help="CSV of scores ('' for none)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -65,9 +71,8 @@ def main() -> None:
     print(result, flush=True)
     results.append(result)
 
-    for model in ("gan", "flow"):
-        if args.only in (None, model):
-            results.append((_bench_gan if model == "gan" else _bench_flow)(train, budget, args, leaderboard))
+    for kind in MODELS if args.only is None else args.only.split(","):
+        results.append(_bench(kind, train, budget, args, leaderboard))
 
     print("\n| generator | classifier AUC | mean normalized W1 | showers/s |")
     print("|---|---|---|---|")
@@ -75,35 +80,32 @@ def main() -> None:
         print(f"| {r.name} | {r.auc:.3f} | {r.w1_normalized:.3f} | {r.showers_per_second:,.0f} |")
 
 
-def _bench_gan(train, budget, args, leaderboard):
+MODELS = {  # name: (what is benched, how it is built, fit's extra keywords, probe steps)
+    "gan": ("WGAN-GP (CaloGAN recipe)", lambda train, args: CaloWGAN(train, 64, (512, 512, 512)),
+            lambda args: {"lr": args.gan_lr}, 50),
+    "flow": ("CaloFlow (simplified)", lambda train, args: CaloFlow(train, (256, 256), transforms=8),
+             lambda args: {}, 100),
+    "fm": ("flow matching (lecture 10)",
+           lambda train, args: CaloFlowMatching(train, (512, 512, 512), sample_steps=args.fm_steps),
+           lambda args: {"lr": args.fm_lr}, 100),
+}  # fmt: skip
+
+
+def _bench(kind, train, budget, args, leaderboard):
+    """Build, train for what is left of the budget, and score one model."""
+    name, build, options, probe = MODELS[kind]
     start = time.perf_counter()
-    gan = CaloWGAN(train, latent_features=64, hidden=(512, 512, 512))
+    model = build(train, args)
 
-    def fit_gan(**kw):
-        return gan.fit(lr=args.gan_lr, device=args.device, progress=False, **kw)
+    def fit(**kw):
+        return model.fit(device=args.device, progress=False, **options(args), **kw)
 
-    steps = _steps_for(budget - (time.perf_counter() - start), fit_gan, 50, args.device)
-    fit_gan(steps=steps)
-    print(f"WGAN-GP: {steps + 60} steps (3 runs) in {time.perf_counter() - start:.0f} s", flush=True)
-    name = "bench WGAN-GP (CaloGAN recipe)"
-    result = gm.calorimeter.score(gan.cpu().generate, n=args.n, name=name, leaderboard=leaderboard)
-    print(result, flush=True)
-    return result
-
-
-def _bench_flow(train, budget, args, leaderboard):
-    start = time.perf_counter()
-    flow = CaloFlow(train, hidden=(256, 256), transforms=8)
-
-    def fit_flow(**kw):
-        return flow.fit(device=args.device, progress=False, **kw)
-
-    steps = _steps_for(budget - (time.perf_counter() - start), fit_flow, 100, args.device)
-    fit_flow(steps=steps)
-    seconds = time.perf_counter() - start
-    print(f"CaloFlow: {steps + 110} steps of both flows (3 runs) in {seconds:.0f} s", flush=True)
-    name = "bench CaloFlow (simplified)"
-    result = gm.calorimeter.score(flow.cpu().generate, n=args.n, name=name, leaderboard=leaderboard)
+    steps = _steps_for(budget - (time.perf_counter() - start), fit, probe, args.device)
+    fit(steps=steps)
+    print(f"{name}: {steps + probe + 10} steps (3 runs) in {time.perf_counter() - start:.0f} s", flush=True)
+    result = gm.calorimeter.score(
+        model.cpu().generate, n=args.n, name=f"bench {name}", leaderboard=leaderboard
+    )
     print(result, flush=True)
     return result
 

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from gm_helpers.calorimeter import CaloFlow, CaloWGAN, Gaussianize, ShowerCoding, mirrored
+from gm_helpers.calorimeter import CaloFlow, CaloFlowMatching, CaloWGAN, Gaussianize, ShowerCoding, mirrored
 from gm_helpers.data.calorimeter import CELL_THRESHOLD_MEV, shower_observables, simulate
 
 
@@ -34,6 +34,22 @@ def test_calo_flow_trains_and_generates(showers):
     history = model.fit(steps=3, batch_size=64, device="cpu", progress=False)
     assert history.steps("nll") == [1, 2, 3]
     _assert_valid(model.generate(torch.full((4,), 20.0)), 4)
+
+
+def test_calo_flow_matching_trains_generates_and_reloads(showers, tmp_path):
+    model = CaloFlowMatching(showers, hidden=(16, 16), sample_steps=3)
+    history = model.fit(steps=3, batch_size=64, device="cpu", progress=False)
+    assert history.steps("loss") == [1, 2, 3]
+    energies = torch.tensor([5.0, 50.0, 95.0])
+    torch.manual_seed(0)
+    cells = model.generate(energies)
+    _assert_valid(cells, 3)
+    loaded = CaloFlowMatching.load(model.save(tmp_path / "fm.pt"))  # no training showers needed
+    assert loaded.sample_steps == 3
+    torch.manual_seed(0)
+    assert torch.equal(loaded.generate(energies), cells)
+    with pytest.raises(ValueError, match="sample_steps"):
+        CaloFlowMatching(showers, hidden=(8,), sample_steps=0)
 
 
 def test_generators_reject_bad_energies(showers):

@@ -61,6 +61,16 @@ def _flow():
     return flow, lambda data, **kw: gm.flows.train_flow(flow, data, **kw)
 
 
+def _flow_matching():
+    model = gm.diffusion.FlowMatching(gm.diffusion.VectorField(2, hidden=(16,), n_classes=2))
+    return model, lambda data, **kw: gm.diffusion.train_diffusion(model, data, **kw)
+
+
+def _ddpm():
+    model = gm.diffusion.DDPM(gm.diffusion.VectorField(2, hidden=(16,)), T=50)
+    return model, lambda data, **kw: gm.diffusion.train_diffusion(model, data, **kw)
+
+
 _SHOWERS = {}
 
 
@@ -80,6 +90,11 @@ def _calo_flow():
     return model, lambda data, **kw: model.fit(data, **kw)
 
 
+def _calo_flow_matching():
+    model = gm.calorimeter.CaloFlowMatching(_showers(), hidden=(8,), sample_steps=2, augment=False)
+    return model, lambda data, **kw: model.fit(data, **kw)
+
+
 CASES = [
     Case("gan", _gan, lambda: _toy(labels=True), validates=False),
     Case("vae", _vae, lambda: _images()),
@@ -87,6 +102,9 @@ CASES = [
     Case("flow", _flow, lambda: _toy(labels=True)),
     Case("calo-wgan", _calo_wgan, lambda: (None, None), validates=False),
     Case("calo-flow", _calo_flow, lambda: (None, None)),
+    Case("flow-matching", _flow_matching, lambda: _toy(labels=True)),
+    Case("ddpm", _ddpm, lambda: _toy()),
+    Case("calo-flow-matching", _calo_flow_matching, lambda: (None, None)),
 ]
 IDS = [c.name for c in CASES]
 
@@ -167,7 +185,7 @@ def test_a_gan_says_it_has_no_validation_likelihood(case):
         _run(case, val_data=torch.zeros(4, 2), patience=2)
 
 
-@pytest.mark.parametrize("name", ["gan", "vae", "vqvae", "flow"])
+@pytest.mark.parametrize("name", ["gan", "vae", "vqvae", "flow", "flow-matching", "ddpm"])
 def test_a_nan_in_the_data_stops_training_naming_the_step(name):
     case = next(c for c in CASES if c.name == name)
     data, context = case.data()
@@ -179,12 +197,12 @@ def test_a_nan_in_the_data_stops_training_naming_the_step(name):
 
 
 def test_every_trainer_takes_the_contract_keywords():
-    for trainer in (gm.gan.train_gan, gm.vae.train_vae, gm.flows.train_flow):
+    for trainer in (gm.gan.train_gan, gm.vae.train_vae, gm.flows.train_flow, gm.diffusion.train_diffusion):
         parameters = inspect.signature(trainer).parameters
         missing = [k for k in CONTRACT if k not in parameters]
         assert not missing, f"{trainer.__name__} lacks {missing}"
         assert all(parameters[k].kind is inspect.Parameter.KEYWORD_ONLY for k in CONTRACT), trainer.__name__
-    for model in (gm.calorimeter.CaloWGAN, gm.calorimeter.CaloFlow):
+    for model in (gm.calorimeter.CaloWGAN, gm.calorimeter.CaloFlow, gm.calorimeter.CaloFlowMatching):
         parameters = inspect.signature(model.fit).parameters
         assert parameters["steps"].kind is inspect.Parameter.KEYWORD_ONLY
         assert any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values())

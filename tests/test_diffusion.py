@@ -420,3 +420,46 @@ def test_runs_on_the_gpu():
     assert model.sample(2, 0, generator=torch.Generator().manual_seed(0)).device.type == "cuda"
     log_p = diffusion.FlowMatching(diffusion.VectorField(2, hidden=(8,))).cuda().log_prob(data[:4], steps=4)
     assert log_p.device.type == "cuda" and log_p.shape == (4,)
+
+
+# ------------------------------------------------------------------------------------- lecture 10's digits
+def test_digit_recipes_give_vectors_in_the_unit_box_and_images_of_the_classes_asked():
+    x, labels = diffusion.digit_vectors("test", n=20)
+    assert x.shape == (20, 784) and labels.shape == (20,)
+    assert x.min() >= -1 and x.max() <= 1 and x.min() == -1  # the background is -1
+    field = diffusion.digit_field(hidden=(8,))
+    assert field.null_class == 10
+    model = diffusion.FlowMatching(field)
+    asked = torch.tensor([3, 7, 7])
+    images = diffusion.generate_digits(model, asked, guidance=1.0, steps=2, seed=4)
+    assert images.shape == (3, 1, 28, 28) and images.min() >= 0 and images.max() <= 1
+    assert torch.equal(images, diffusion.generate_digits(model, asked, guidance=1.0, steps=2, seed=4))
+    assert not torch.equal(images, diffusion.generate_digits(model, asked, guidance=0.0, steps=2, seed=4))
+
+
+# ------------------------------------------------------------------------- minibatch optimal transport
+def test_ot_pairing_is_the_cheapest_permutation_by_brute_force():
+    import itertools
+
+    g = torch.Generator().manual_seed(3)
+    x0, x1 = torch.randn(6, 2, generator=g), torch.randn(6, 2, generator=g) + 1
+    paired = diffusion.ot_pairing(x0, x1)
+    assert sorted(map(tuple, paired.tolist())) == sorted(map(tuple, x0.tolist()))  # the same noise, reordered
+    costs = [float((x0[list(p)] - x1).pow(2).sum()) for p in itertools.permutations(range(6))]
+    assert float((paired - x1).pow(2).sum()) == pytest.approx(min(costs), rel=1e-6)
+
+
+def test_ot_coupling_lowers_the_variance_of_the_target_and_refuses_conditions():
+    g = torch.Generator().manual_seed(0)
+    x1 = torch.randn(256, 2, generator=g) * 0.3 + torch.tensor([3.0, 0.0])
+
+    def zero(x, t, context=None):  # the loss is then the mean of |x1 - x0|^2
+        return torch.zeros_like(x)
+
+    independent = diffusion.flow_matching_loss(zero, x1, generator=torch.Generator().manual_seed(1))
+    ot = diffusion.flow_matching_loss(zero, x1, generator=torch.Generator().manual_seed(1), coupling="ot")
+    assert float(ot) < float(independent)  # the plan minimizes exactly this sum
+    with pytest.raises(ValueError, match="conditional"):
+        diffusion.flow_matching_loss(zero, x1, torch.zeros(256), coupling="ot")
+    with pytest.raises(ValueError, match="coupling"):
+        diffusion.FlowMatching(diffusion.VectorField(2, hidden=(8,)), coupling="sinkhorn")

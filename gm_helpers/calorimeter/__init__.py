@@ -4,7 +4,8 @@ The simulator (the data) lives in ``gm.data.calorimeter``; the methods of the le
 
 - ``gm.calorimeter.coding``: how the models see a shower (``ShowerCoding``, ``Gaussianize``,
   ``mirrored``, ``rescale_layers``);
-- ``gm.calorimeter.models``: the baselines ``CaloWGAN`` and ``CaloFlow``;
+- ``gm.calorimeter.models``: the baselines ``CaloWGAN`` and ``CaloFlow``, and lecture 10's
+  ``CaloFlowMatching``;
 - ``gm.calorimeter.challenge``: the hackathon challenge: ``score``, the official training set
   ``training_showers``, the copying test ``copying_statistic``, ``memory_bytes``, and the
   simulator as the reference floor, ``simulator_generator``.
@@ -28,7 +29,7 @@ from gm_helpers.calorimeter.challenge import (
     training_showers,
 )
 from gm_helpers.calorimeter.coding import Gaussianize, ShowerCoding, mirrored, rescale_layers
-from gm_helpers.calorimeter.models import CaloFlow, CaloWGAN
+from gm_helpers.calorimeter.models import CaloFlow, CaloFlowMatching, CaloWGAN
 
 __all__ = [
     "COPYING_THRESHOLD",
@@ -37,6 +38,7 @@ __all__ = [
     "TRAIN_SEED",
     "TRAIN_SIZE",
     "CaloFlow",
+    "CaloFlowMatching",
     "CaloWGAN",
     "ChallengeScore",
     "Gaussianize",

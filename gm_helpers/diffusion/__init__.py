@@ -8,7 +8,9 @@
   ``divergence``);
 - ``gm.diffusion.ddpm``: DDPM, the linear noise schedule, the forward marginals ``q_sample``, the
   simple loss ``ddpm_loss``, ``DDPM`` with ancestral sampling and its score-based reading;
-- ``gm.diffusion.training``: ``train_diffusion``, the one trainer of both, and ``evaluate_loss``.
+- ``gm.diffusion.training``: ``train_diffusion``, the one trainer of both, and ``evaluate_loss``;
+- ``gm.diffusion.recipes``: lecture 10's class-conditional digits (``digit_field``,
+  ``digit_vectors``, ``generate_digits``); the calorimeter model is ``gm.calorimeter.CaloFlowMatching``.
 
 Everything is re-exported here: ``gm.diffusion.FlowMatching``, ``gm.diffusion.train_diffusion``, ...
 
@@ -21,8 +23,15 @@ References:
 """
 
 from gm_helpers.diffusion.ddpm import DDPM, ddpm_loss, linear_schedule, q_sample
-from gm_helpers.diffusion.flow_matching import FlowMatching, divergence, flow_matching_loss
+from gm_helpers.diffusion.flow_matching import (
+    COUPLINGS,
+    FlowMatching,
+    divergence,
+    flow_matching_loss,
+    ot_pairing,
+)
 from gm_helpers.diffusion.ode import METHODS, integrate
+from gm_helpers.diffusion.recipes import DIGIT_GUIDANCE, digit_field, digit_vectors, generate_digits
 from gm_helpers.diffusion.training import evaluate_loss, train_diffusion
 from gm_helpers.diffusion.vector_field import (
     FieldModel,
@@ -32,18 +41,24 @@ from gm_helpers.diffusion.vector_field import (
 )
 
 __all__ = [
+    "COUPLINGS",
     "DDPM",
+    "DIGIT_GUIDANCE",
     "METHODS",
     "FieldModel",
     "FlowMatching",
     "VectorField",
     "classifier_free_guidance",
     "ddpm_loss",
+    "digit_field",
+    "digit_vectors",
     "divergence",
     "evaluate_loss",
     "flow_matching_loss",
+    "generate_digits",
     "integrate",
     "linear_schedule",
+    "ot_pairing",
     "q_sample",
     "time_embedding",
     "train_diffusion",

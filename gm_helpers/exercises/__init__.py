@@ -1,7 +1,8 @@
 """The checks of the exercises, one module per exercise notebook, named after it.
 
 - ``generative_modeling`` (exercise 00), ``gan`` (01), ``wgan`` (02), ``vae`` (03), ``flows`` (04),
-  ``calorimeter`` (05), ``anomaly`` (06), ``inference`` (07), ``pid`` (08), ``progressive`` (09).
+  ``calorimeter`` (05), ``anomaly`` (06), ``inference`` (07), ``pid`` (08), ``progressive`` (09),
+  ``diffusion`` (10).
 
 Each module holds ``check_<answer>(answer, ...)`` functions. A check runs the participant's answer
 on fresh inputs against an independent reference (values worked out by hand, torch.distributions,
@@ -19,6 +20,7 @@ import importlib
 _MODULES = (
     "anomaly",
     "calorimeter",
+    "diffusion",
     "flows",
     "gan",
     "generative_modeling",
