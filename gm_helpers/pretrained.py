@@ -56,6 +56,14 @@ def _digit_accuracy(generator) -> float:
     return digit_accuracy(images.cpu(), asked)
 
 
+def _guided_digit_accuracy(model) -> float:
+    from gm_helpers.diffusion.recipes import generate_digits
+    from gm_helpers.metrics import digit_accuracy
+
+    asked = torch.arange(10).repeat_interleave(50)
+    return digit_accuracy(generate_digits(model.cpu(), asked, seed=0), asked)
+
+
 def _shower_auc(model) -> float:
     from gm_helpers.calorimeter import score, training_showers
 
@@ -116,6 +124,7 @@ _LECTURE_06 = "lectures/06_anomaly_detection.ipynb"
 _LECTURE_07 = "lectures/07_simulation_based_inference.ipynb"
 _LECTURE_08 = "lectures/08_pid_fast_simulation.ipynb"
 _LECTURE_09 = "lectures/09_high_resolution_images.ipynb"
+_LECTURE_10 = "lectures/10_diffusion_flow_matching.ipynb"
 _BETA = "texture exponent beta of 1,000 generated images (gm.imaging.texture_beta)"
 _PID_PULL = "mean |z| of the DLLK > 0 efficiency over 12 momentum bins, 50,000 fresh tracks"
 _PID_CLASSES = {"gan": "gm_helpers.gan:MLPGenerator", "wgan": "gm_helpers.gan:MLPGenerator",
@@ -143,6 +152,11 @@ CHECKPOINTS = {
           for species in ("K", "pi") for kind, model_class in _PID_CLASSES.items()),
         *(Checkpoint(f"lecture09-{kind}", "gm_helpers.gan:ProgressiveGenerator", _LECTURE_09, "about 20",
                      _BETA, _texture_beta, tolerance=0.02) for kind in ("progressive", "fixed")),
+        Checkpoint("lecture10-digits", "gm_helpers.diffusion:FlowMatching", _LECTURE_10, "about 4",
+                   "fraction of 500 guided digits (w = 2, 50 of each) the digit classifier reads as asked",
+                   _guided_digit_accuracy, tolerance=0.03),
+        Checkpoint("calo-flow-matching", "gm_helpers.calorimeter:CaloFlowMatching", _LECTURE_10, "about 10",
+                   _SHOWER_AUC, _shower_auc, tolerance=0.02),
     ]
 }  # fmt: skip
 
