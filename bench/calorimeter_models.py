@@ -51,11 +51,13 @@ def main() -> None:
     parser.add_argument("--gan-lr", type=float, default=3e-4)
     parser.add_argument("--fm-lr", type=float, default=1e-3)
     parser.add_argument("--fm-steps", type=int, default=32, help="Heun steps of flow matching's sampler")
+    parser.add_argument("--fm-hidden", default="512,512,512", help="hidden widths of flow matching's field")
     parser.add_argument(
         "--only", help=f"models to bench, comma-separated, of {', '.join(MODELS)} (default: all)"
     )
     parser.add_argument("--leaderboard", default=str(DEFAULT_LEADERBOARD), help="CSV of scores ('' for none)")
     args = parser.parse_args()
+    args.fm_hidden = tuple(int(h) for h in args.fm_hidden.split(","))
     torch.set_num_threads(args.threads)
     gm.seed_everything(0)
     leaderboard = args.leaderboard or None
@@ -86,7 +88,7 @@ MODELS = {  # name: (what is benched, how it is built, fit's extra keywords, pro
     "flow": ("CaloFlow (simplified)", lambda train, args: CaloFlow(train, (256, 256), transforms=8),
              lambda args: {}, 100),
     "fm": ("flow matching (lecture 10)",
-           lambda train, args: CaloFlowMatching(train, (512, 512, 512), sample_steps=args.fm_steps),
+           lambda train, args: CaloFlowMatching(train, args.fm_hidden, sample_steps=args.fm_steps),
            lambda args: {"lr": args.fm_lr}, 100),
 }  # fmt: skip
 
